@@ -1,0 +1,154 @@
+// The evidence vault: a directory with SQLite metadata and one encrypted object per item.
+// It opens locked; any key slot's passphrase unlocks it (Argon2id → master key). Every item
+// has its own content key, a SHA-256 of its plaintext and an Ed25519-signed manifest.
+// Formats: vault/FORMAT.md. A Vault is safe to share between threads (calls serialise).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tillid/result.hpp"
+#include "tillid/secret.hpp"
+
+namespace tillid {
+
+// Who is acting; recorded in the access log for every operation.
+struct Actor {
+  std::string id = "local-operator";  // user id, or the local operator
+  std::string role = "operator";      // operator | staff | caseworker | auditor | admin
+};
+
+// Argon2id cost for a new key slot (crypto_pwhash). Tests use the minimum; the appliance uses
+// "moderate" so that guessing a passphrase from a stolen disk is expensive.
+struct KdfCost {
+  unsigned long long opslimit;
+  std::size_t memlimit;
+  static KdfCost interactive();
+  static KdfCost moderate();
+  static KdfCost minimum();  // only for tests
+};
+
+struct KeySlotInfo {
+  int id;
+  std::string label;
+  std::int64_t created_unix;
+};
+
+struct NewCase {
+  std::string case_number;   // the centre's case reference; stored in the clear
+  std::string municipality;  // municipality code (e.g. "0101"); stored in the clear
+  std::string child_name;    // encrypted at rest
+  std::string cpr;           // encrypted at rest
+  std::string notes;         // encrypted at rest
+};
+
+struct CaseInfo {
+  std::string id;  // random, 32 hex characters
+  std::string case_number;
+  std::string municipality;
+  std::string child_name;
+  std::string cpr;
+  std::string notes;
+  std::int64_t created_unix = 0;
+  std::string creator;
+};
+
+enum class ItemKind { document, recording };
+
+struct ItemInfo {
+  std::string id;  // random, 32 hex characters
+  std::string case_id;
+  ItemKind kind = ItemKind::document;
+  std::uint64_t size = 0;                    // plaintext bytes
+  std::array<unsigned char, 32> sha256{};   // of the plaintext, as sha256sum prints it
+  std::string title;                         // encrypted at rest
+  std::string file_name;                     // encrypted at rest
+  std::int64_t created_unix = 0;
+  std::string creator;
+};
+
+// A stream of plaintext bytes: fill `buf`, return how many were written (0 at the end).
+using ByteSource = std::function<Result<std::size_t>(std::span<unsigned char> buf)>;
+// Receives plaintext bytes in order; an Error stops the transfer.
+using ByteSink = std::function<Result<void>(std::span<const unsigned char> bytes)>;
+
+struct VerifyProblem {
+  std::string item_id;  // empty for a problem that is not about one item (e.g. a stray object)
+  std::string what;     // e.g. "chunk 3 failed authentication", "SHA-256 does not match"
+};
+
+struct VerifyReport {
+  std::size_t items_checked = 0;
+  std::uint64_t bytes_checked = 0;
+  std::vector<VerifyProblem> problems;
+  bool clean() const { return problems.empty(); }
+};
+
+class Vault {
+ public:
+  // Create a new vault in `dir` (empty or absent) with one key slot for `passphrase`.
+  static Result<void> create(const std::filesystem::path& dir, const Passphrase& passphrase,
+                             std::string slot_label, KdfCost cost, const Actor& actor);
+  // Open an existing vault, locked. Fails with not_a_vault for anything else.
+  static Result<Vault> open(const std::filesystem::path& dir, Actor actor);
+
+  Vault(Vault&&) noexcept;
+  Vault& operator=(Vault&&) noexcept;
+  ~Vault();
+
+  // Unlock with any slot's passphrase. Also finishes recovery of work a crash interrupted.
+  Result<void> unlock(const Passphrase& passphrase);
+  bool is_unlocked() const;
+
+  Result<int> add_key_slot(const Passphrase& passphrase, std::string label, KdfCost cost);
+  Result<void> remove_key_slot(int slot_id);
+  Result<std::vector<KeySlotInfo>> key_slots() const;
+
+  Result<CaseInfo> add_case(const NewCase& c);
+  Result<std::vector<CaseInfo>> cases() const;
+  // Find a case by id or by case number.
+  Result<CaseInfo> find_case(const std::string& id_or_number) const;
+
+  // Store a document. The item becomes visible only once it is complete and durable.
+  Result<ItemInfo> add_document(const std::string& case_id, const ByteSource& content,
+                                std::string title, std::string file_name);
+  Result<ItemInfo> add_document_file(const std::string& case_id,
+                                     const std::filesystem::path& file, std::string title);
+
+  Result<std::vector<ItemInfo>> items(std::optional<std::string> case_id = std::nullopt) const;
+  Result<ItemInfo> item(const std::string& item_id) const;
+
+  // Decrypt and authenticate an item into `sink`. Bytes reach the sink only after their
+  // chunk authenticated; the call fails if the object is truncated, altered or swapped.
+  Result<ItemInfo> fetch(const std::string& item_id, const ByteSink& sink) const;
+  // Fetch into a new file at `out` (written beside it, fsynced, renamed into place).
+  Result<ItemInfo> fetch_to_file(const std::string& item_id,
+                                 const std::filesystem::path& out) const;
+
+  // Decrypt every chunk of every item, recompute SHA-256, check every signature, and check
+  // that objects and metadata match one to one. Needs the vault unlocked.
+  Result<VerifyReport> verify() const;
+
+  // The appliance's Ed25519 public key (signs item manifests and log checkpoints).
+  Result<std::array<unsigned char, 32>> appliance_public_key() const;
+
+  const std::filesystem::path& dir() const;
+
+  struct State;  // internal
+
+ private:
+  explicit Vault(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+std::string to_hex(std::span<const unsigned char> bytes);
+std::string to_string(ItemKind kind);
+
+}  // namespace tillid
