@@ -1,0 +1,96 @@
+// Entry point of `tillid`: global options, subcommand dispatch, exit codes.
+#include <sodium.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "cli.hpp"
+#include "passphrase.hpp"
+
+namespace tillid::cli {
+
+int exit_code_for(Errc code) {
+  switch (code) {
+    case Errc::corrupt: return kVerifyFailed;
+    case Errc::invalid_argument: return kUsage;
+    case Errc::wrong_passphrase:
+    case Errc::locked:
+    case Errc::denied: return kAuth;
+    case Errc::not_found: return kNotFound;
+    case Errc::io:
+    case Errc::no_space: return kIo;
+    case Errc::not_a_vault:
+    case Errc::unsupported: return kNotAVault;
+    case Errc::already_exists: return kExists;
+    case Errc::last_key_slot: return kUsage;
+    case Errc::internal: return kInternal;
+  }
+  return kInternal;
+}
+
+int fail(const Error& error) {
+  std::cerr << "tillid: " << error.message << "\n";
+  return exit_code_for(error.code);
+}
+
+Result<Vault> open_unlocked(const GlobalOptions& g) {
+  TILLID_ASSIGN(Vault vault, Vault::open(g.vault, g.actor));
+  TILLID_ASSIGN(Passphrase pass, obtain_passphrase(g.passphrase_file, "Passphrase for " + g.vault.string()));
+  TILLID_TRY(vault.unlock(pass));
+  return vault;
+}
+
+}  // namespace tillid::cli
+
+namespace {
+
+const char* kExitCodes =
+    "Exit codes: 0 ok; 1 verification failed or data tampered; 2 bad usage; 3 wrong passphrase "
+    "or not allowed; 4 not found; 5 I/O error or disk full; 6 not a vault; 7 already exists; "
+    "70 internal error.";
+
+std::string default_operator() {
+  const char* user = std::getenv("USER");
+  return std::string("local:") + (user && *user ? user : "operator");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace tillid::cli;
+  if (sodium_init() < 0) {
+    std::cerr << "tillid: libsodium failed to initialise\n";
+    return kInternal;
+  }
+  CLI::App app{"Tillid: encrypted evidence vault for forensic interviews.", "tillid"};
+  app.footer(kExitCodes);
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every command");
+
+  GlobalOptions g;
+  g.actor.id = default_operator();
+  app.add_option("--vault", g.vault, "Vault directory")->envname("TILLID_VAULT");
+  app.add_flag("--json", g.json, "Print machine-readable JSON instead of text");
+  app.add_option("--passphrase-file", g.passphrase_file,
+                 "Read the passphrase from FILE (first line) instead of prompting")
+      ->envname("TILLID_PASSPHRASE_FILE");
+  app.add_option("--actor", g.actor.id, "Who is acting, for the access log")->capture_default_str();
+
+  Action action;
+  register_vault_commands(app, g, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kOk : kUsage;
+  }
+  if (!action) return kUsage;
+  try {
+    return action();
+  } catch (const std::exception& e) {
+    std::cerr << "tillid: internal error: " << e.what() << "\n";
+    return kInternal;
+  }
+}
