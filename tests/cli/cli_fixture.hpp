@@ -1,0 +1,38 @@
+// A vault made through the real `tillid` command in a temporary directory.
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+
+namespace tillid::test {
+
+struct CliVault {
+  TempDir tmp;
+  fs::path vault = tmp / "vault";
+  fs::path pass = tmp / "pass.txt";
+
+  CliVault() {
+    write_file(pass, "correct horse battery staple\n");
+    auto r = tillid({"init", "--kdf", "minimum"});
+    REQUIRE(r.exit_code == 0);
+  }
+
+  RunResult tillid(std::vector<std::string> args) const {
+    std::vector<std::string> argv{tillid_program().string(), "--vault", vault.string(),
+                                  "--passphrase-file", pass.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  }
+
+  nlohmann::json json(std::vector<std::string> args) const {
+    args.insert(args.begin(), "--json");
+    auto r = tillid(args);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return nlohmann::json::parse(r.out);
+  }
+};
+
+}  // namespace tillid::test

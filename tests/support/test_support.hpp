@@ -1,0 +1,188 @@
+// Helpers for tests that drive real programs: temporary directories, running a process with
+// captured output, deterministic files, and searching a tree for bytes that must not be there.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <algorithm>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace tillid::test {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string templ = std::string(base && *base ? base : "/tmp") + "/tillid-test-XXXXXX";
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = buf.data();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+struct RunResult {
+  int exit_code = -1;  // -1 if killed by a signal
+  std::string out;
+  std::string err;
+};
+
+inline std::string slurp_fd(int fd) {
+  std::string s;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<std::size_t>(n));
+  return s;
+}
+
+inline std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline void write_file(const fs::path& p, const std::string& data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+// Starts argv[0] (a path) with stdin from /dev/null and stdout/stderr to files in `scratch`.
+// Returns the child's pid.
+inline pid_t spawn(const std::vector<std::string>& argv, const fs::path& out_file,
+                   const fs::path& err_file, const std::vector<std::string>& extra_env = {}) {
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    ::setsid();  // no controlling terminal: the program must never prompt
+    for (const auto& e : extra_env) ::putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Runs a program to completion, capturing stdout and stderr.
+inline RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
+  static int counter = 0;
+  fs::path scratch = fs::temp_directory_path() /
+                     ("tillid-run-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  pid_t pid = spawn(argv, scratch.string() + ".out", scratch.string() + ".err", env);
+  RunResult r;
+  r.exit_code = wait_exit(pid);
+  r.out = read_file(scratch.string() + ".out");
+  r.err = read_file(scratch.string() + ".err");
+  fs::remove(scratch.string() + ".out");
+  fs::remove(scratch.string() + ".err");
+  return r;
+}
+
+// Runs a shell command line; returns its exit code and output.
+inline RunResult shell(const std::string& command) { return run({"/bin/sh", "-c", command}); }
+
+inline fs::path binary_dir() {
+  if (const char* d = std::getenv("TILLID_BINARY_DIR"); d && *d) return d;
+#ifdef TILLID_BINARY_DIR
+  return TILLID_BINARY_DIR;
+#else
+  return fs::current_path();
+#endif
+}
+
+inline fs::path tillid_program() { return binary_dir() / "tools" / "tillid"; }
+
+// Writes `size` bytes from a seeded PRNG, so the same seed gives the same file.
+inline void write_random_file(const fs::path& p, std::uint64_t size, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  std::vector<std::uint64_t> block(8192);
+  while (size > 0) {
+    for (auto& w : block) w = rng();
+    std::uint64_t n = std::min<std::uint64_t>(size, block.size() * sizeof(std::uint64_t));
+    out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(n));
+    size -= n;
+  }
+}
+
+// SHA-256 as `sha256sum` prints it: the tool courts and examiners actually use.
+inline std::string sha256sum(const fs::path& p) {
+  auto r = run({"/usr/bin/sha256sum", p.string()});
+  return r.out.substr(0, 64);
+}
+
+// Every regular file under `root` whose bytes contain `needle`.
+inline std::vector<fs::path> files_containing(const fs::path& root, const std::string& needle) {
+  std::vector<fs::path> hits;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file()) continue;
+    if (read_file(e.path()).find(needle) != std::string::npos) hits.push_back(e.path());
+  }
+  return hits;
+}
+
+// A digest of every file name and content under `root`, to prove an operation changed nothing.
+// Paths starting with `skip` (e.g. "log", whose whole point is to record the attempt) are left out.
+inline std::string tree_fingerprint(const fs::path& root, const std::string& skip = "") {
+  std::vector<std::string> parts;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    std::string rel = fs::relative(e.path(), root).string();
+    if (!skip.empty() && rel.rfind(skip, 0) == 0) continue;
+    parts.push_back(rel + (e.is_regular_file() ? ":" + std::to_string(std::hash<std::string>{}(read_file(e.path()))) : "/"));
+  }
+  std::sort(parts.begin(), parts.end());
+  std::string all;
+  for (const auto& p : parts) all += p + "\n";
+  return all;
+}
+
+inline unsigned env_count(const char* name, unsigned fallback) {
+  if (const char* v = std::getenv(name); v && *v) return static_cast<unsigned>(std::strtoul(v, nullptr, 10));
+  return fallback;
+}
+
+}  // namespace tillid::test
