@@ -1,0 +1,453 @@
+// AccessLog: the writer side of the tamper-evident log. Appends are made durable with
+// fdatasync before they are acknowledged; concurrent appenders are group-committed (the first
+// waiting thread becomes the leader, writes everyone's queued entries in one write and one
+// fdatasync, then wakes the followers). The in-memory Merkle tree only ever holds durable
+// entries, so a checkpoint can never sign something a crash could take back (no fork).
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+
+#include "access_log_format.hpp"
+#include "checkpoint.hpp"
+#include "merkle.hpp"
+#include "tillid/access_log.hpp"
+
+namespace tillid {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kWriteChunk = 1 << 20;  // bytes per write() within one batch
+
+Error os_error(const std::string& what, int err) {
+  const Errc code = (err == ENOSPC || err == EDQUOT) ? Errc::no_space : Errc::io;
+  return make_error(code, what + ": " + std::strerror(err));
+}
+
+Result<void> write_all(int fd, const unsigned char* p, std::size_t n, const fs::path& path) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return os_error("cannot write " + path.string(), errno);
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return {};
+}
+
+Result<void> sync_fd(int fd, const fs::path& path) {
+  if (::fdatasync(fd) != 0) return os_error("cannot flush " + path.string() + " to disk", errno);
+  return {};
+}
+
+Result<void> sync_dir(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return os_error("cannot open " + dir.string(), errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return os_error("cannot flush " + dir.string(), err);
+  return {};
+}
+
+// Write a new file's complete contents atomically: temp file, fsync, rename, fsync directory.
+Result<void> create_file(const fs::path& path, std::string_view contents) {
+  const fs::path tmp = path.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return os_error("cannot create " + tmp.string(), errno);
+  auto r = write_all(fd, reinterpret_cast<const unsigned char*>(contents.data()), contents.size(), tmp);
+  if (r) r = sync_fd(fd, tmp);
+  ::close(fd);
+  if (!r) return r;
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return os_error("cannot rename " + tmp.string(), errno);
+  return {};
+}
+
+std::int64_t system_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One caller's append: its events and, once the leader is done, its outcome.
+struct Ticket {
+  std::span<const LogEvent> events;
+  std::uint64_t first_seq = 0;
+  bool done = false;
+  std::optional<Error> error;
+};
+
+struct OpenFile {
+  int fd = -1;
+  fs::path path;
+  std::vector<unsigned char> image;
+  logfmt::Scan scan;
+};
+
+// Open, lock (entries only) and scan one of the two files; cut a torn tail, refuse damage.
+Result<OpenFile> open_and_scan(merkle::Hasher& h, const fs::path& path, std::string_view header,
+                               std::size_t max_payload, bool lock) {
+  OpenFile f;
+  f.path = path;
+  f.fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+  if (f.fd < 0) {
+    const int err = errno;
+    return make_error(err == ENOENT ? Errc::not_found : Errc::io,
+                      "cannot open " + path.string() + ": " + std::strerror(err));
+  }
+  auto fail = [&](Error e) {
+    ::close(f.fd);
+    return e;
+  };
+  if (lock && ::flock(f.fd, LOCK_EX | LOCK_NB) != 0)
+    return fail(make_error(Errc::io, "the access log " + path.parent_path().string() +
+                                         " is already open for writing by another process"));
+  auto img = logfmt::read_file(path);
+  if (!img) return fail(img.error());
+  f.image = std::move(img).value();
+  f.scan = logfmt::scan_records(h, f.image, header, max_payload);
+  if (!f.scan.header_ok) return fail(make_error(Errc::corrupt, path.string() + ": " + f.scan.damage));
+  if (f.scan.torn_bytes > 0) {
+    // Only an unacknowledged append can be torn: acknowledged ones were fdatasync'ed whole.
+    if (::ftruncate(f.fd, static_cast<off_t>(f.scan.good_end)) != 0)
+      return fail(os_error("cannot cut the torn tail of " + path.string(), errno));
+    if (auto r = sync_fd(f.fd, path); !r) return fail(r.error());
+  }
+  return f;
+}
+
+}  // namespace
+
+struct AccessLog::State {
+  fs::path dir;
+  AccessLogOptions options;
+  LogRecovery recovery;
+  int entries_fd = -1;
+  int checkpoints_fd = -1;
+
+  mutable std::mutex mu;  // guards everything below
+  std::condition_variable cv;
+  std::vector<Ticket*> queue;
+  bool writing = false;              // a leader is writing a batch
+  std::optional<Error> poisoned;     // the file's state after a failed write is unknown
+  merkle::Tree tree;                 // durable entries only
+  std::vector<std::uint64_t> offsets;  // record offset per seq
+  std::uint64_t end = 0;             // durable file size
+  mutable merkle::Hasher hasher;     // used under mu
+  merkle::Hasher leader_hasher;      // used only by the current leader
+
+  std::mutex cp_mu;  // serialises checkpoint signing and the fields below
+  std::optional<Checkpoint> latest;
+
+  ~State() {
+    if (entries_fd >= 0) ::close(entries_fd);
+    if (checkpoints_fd >= 0) ::close(checkpoints_fd);
+  }
+
+  std::int64_t now() const { return options.clock_unix_ms ? options.clock_unix_ms() : system_clock_ms(); }
+
+  // Runs as leader without mu held: encode, write and fdatasync a batch.
+  Result<std::vector<LogHash>> write_batch(std::vector<Ticket*>& batch, std::uint64_t first_seq,
+                                           std::int64_t time_ms, std::uint64_t start,
+                                           std::vector<std::uint64_t>& new_offsets,
+                                           std::uint64_t& new_end, bool& lost) {
+    std::vector<LogHash> leaves;
+    std::vector<unsigned char> buf;
+    buf.reserve(kWriteChunk + logfmt::kMaxEntryBytes + logfmt::kFrameBytes);
+    const fs::path path = dir / "entries";
+    std::uint64_t seq = first_seq, off = start;
+    Result<void> r;
+    for (Ticket* t : batch) {
+      for (const LogEvent& ev : t->events) {
+        LogEntry e;
+        static_cast<LogEvent&>(e) = ev;
+        e.seq = seq++;
+        e.time_unix_ms = time_ms;
+        const auto bytes = encode_log_entry(e);
+        leaves.push_back(leader_hasher.leaf(bytes));
+        new_offsets.push_back(off + buf.size());
+        logfmt::append_record(buf, bytes, leaves.back());
+        if (buf.size() >= kWriteChunk) {
+          if (r = write_all(entries_fd, buf.data(), buf.size(), path); !r) break;
+          off += buf.size();
+          buf.clear();
+        }
+      }
+      if (!r) break;
+    }
+    if (r) r = write_all(entries_fd, buf.data(), buf.size(), path);
+    new_end = off + buf.size();
+    if (r) r = sync_fd(entries_fd, path);  // the acknowledgement below depends on this
+    if (!r) {
+      // Take the file back to its last durable size so later appends leave no gap; if even
+      // that fails the file's state is unknown and the log refuses further appends.
+      if (::ftruncate(entries_fd, static_cast<off_t>(start)) != 0 || ::fdatasync(entries_fd) != 0)
+        lost = true;
+      return r.error();
+    }
+    return leaves;
+  }
+
+  Result<std::uint64_t> submit(std::span<const LogEvent> events) {
+    for (std::size_t i = 0; i < events.size(); ++i)
+      if (auto v = validate(events[i]); !v)
+        return make_error(Errc::invalid_argument, "log event " + std::to_string(i) + ": " + v.error().message);
+    Ticket ticket;
+    ticket.events = events;
+    std::unique_lock lk(mu);
+    if (poisoned) return *poisoned;
+    if (events.empty()) return tree.size();
+    queue.push_back(&ticket);
+    while (!ticket.done) {
+      if (writing) {
+        cv.wait(lk);
+        continue;
+      }
+      if (poisoned) {
+        std::erase(queue, &ticket);
+        return *poisoned;
+      }
+      // Lead: take every queued ticket, including our own.
+      writing = true;
+      std::vector<Ticket*> batch;
+      batch.swap(queue);
+      const std::uint64_t first = tree.size(), start = end;
+      const std::int64_t time_ms = now();
+      lk.unlock();
+      std::vector<std::uint64_t> new_offsets;
+      std::uint64_t new_end = start;
+      bool lost = false;
+      auto leaves = write_batch(batch, first, time_ms, start, new_offsets, new_end, lost);
+      lk.lock();
+      if (lost)
+        poisoned = make_error(Errc::io, "the access log could not be restored after a failed write; reopen it");
+      if (leaves) {
+        for (const LogHash& l : *leaves) tree.append(hasher, l);
+        offsets.insert(offsets.end(), new_offsets.begin(), new_offsets.end());
+        end = new_end;
+        std::uint64_t s = first;
+        for (Ticket* t : batch) {
+          t->first_seq = s;
+          s += t->events.size();
+        }
+      }
+      for (Ticket* t : batch) {
+        if (!leaves) t->error = leaves.error();
+        t->done = true;
+      }
+      writing = false;
+      cv.notify_all();
+    }
+    if (ticket.error) return *ticket.error;
+    return ticket.first_seq;
+  }
+
+  Result<std::vector<unsigned char>> read_entry(std::uint64_t seq) const {
+    std::uint64_t off, next;
+    {
+      std::lock_guard lk(mu);
+      off = offsets[seq];
+      next = seq + 1 < offsets.size() ? offsets[seq + 1] : end;
+    }
+    std::vector<unsigned char> rec(next - off);
+    if (::pread(entries_fd, rec.data(), rec.size(), static_cast<off_t>(off)) != static_cast<ssize_t>(rec.size()))
+      return os_error("cannot read the access log entry " + std::to_string(seq), errno);
+    return std::vector<unsigned char>(rec.begin() + 4, rec.end() - logfmt::kCheckBytes);
+  }
+};
+
+Result<AccessLog> AccessLog::create(const fs::path& dir, AccessLogOptions options) {
+  if (!checkpoint::valid_key_name(options.origin))
+    return make_error(Errc::invalid_argument, "log origin must be printable ASCII without spaces or '+'");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(Errc::io, "cannot create " + dir.string() + ": " + ec.message());
+  if (fs::exists(dir / "entries") || fs::exists(dir / "checkpoints"))
+    return make_error(Errc::already_exists, dir.string() + " already holds an access log");
+  TILLID_TRY(create_file(dir / "checkpoints", logfmt::kCheckpointsHeader));
+  TILLID_TRY(create_file(dir / "entries", logfmt::kEntriesHeader));
+  TILLID_TRY(sync_dir(dir));
+  return open(dir, std::move(options));
+}
+
+Result<AccessLog> AccessLog::open(const fs::path& dir, AccessLogOptions options) {
+  if (!checkpoint::valid_key_name(options.origin))
+    return make_error(Errc::invalid_argument, "log origin must be printable ASCII without spaces or '+'");
+  auto st = std::make_unique<State>();
+  st->dir = dir;
+  st->options = std::move(options);
+
+  TILLID_ASSIGN(OpenFile ef, open_and_scan(st->hasher, dir / "entries", logfmt::kEntriesHeader,
+                                           logfmt::kMaxEntryBytes, true));
+  st->entries_fd = ef.fd;
+  const auto& recs = ef.scan.records;
+  if (ef.scan.damaged)
+    return make_error(Errc::corrupt, "access log entry seq " + std::to_string(ef.scan.damage_index) +
+                                         " (byte " + std::to_string(ef.scan.damage_offset) +
+                                         ") is damaged: " + ef.scan.damage +
+                                         "; the log may have been tampered with — run the log verifier");
+  st->recovery.entries_torn_bytes = ef.scan.torn_bytes;
+  st->tree.reserve(recs.size());
+  st->offsets.reserve(recs.size());
+  for (std::uint64_t i = 0; i < recs.size(); ++i) {
+    auto e = decode_log_entry(recs[i].payload);
+    if (!e) return make_error(Errc::corrupt, "access log entry seq " + std::to_string(i) + ": " + e.error().message);
+    if (e->seq != i)
+      return make_error(Errc::corrupt, "access log entry at position " + std::to_string(i) + " has seq " +
+                                           std::to_string(e->seq) + ": entries were removed or reordered");
+    st->tree.append(st->hasher, recs[i].leaf);
+    st->offsets.push_back(recs[i].offset);
+  }
+  st->end = ef.scan.good_end;
+  ef.image = {};
+
+  TILLID_ASSIGN(OpenFile cf, open_and_scan(st->hasher, dir / "checkpoints", logfmt::kCheckpointsHeader,
+                                           logfmt::kMaxCheckpointBytes, false));
+  st->checkpoints_fd = cf.fd;
+  if (cf.scan.damaged)
+    return make_error(Errc::corrupt, "access log checkpoint #" + std::to_string(cf.scan.damage_index) +
+                                         " is damaged: " + cf.scan.damage);
+  st->recovery.checkpoints_torn_bytes = cf.scan.torn_bytes;
+  if (!cf.scan.records.empty()) {
+    const auto& last = cf.scan.records.back().payload;
+    TILLID_ASSIGN(Checkpoint c, checkpoint::parse_unverified(
+                                    std::string_view(reinterpret_cast<const char*>(last.data()), last.size())));
+    // A checkpoint is only ever signed over durable entries, so the entries must cover it.
+    if (c.size > st->tree.size())
+      return make_error(Errc::corrupt, "the access log has " + std::to_string(st->tree.size()) +
+                                           " entries but a checkpoint covers " + std::to_string(c.size) +
+                                           ": entries from seq " + std::to_string(st->tree.size()) +
+                                           " were removed (truncated log)");
+    if (st->tree.root_at(st->hasher, c.size) != c.root)
+      return make_error(Errc::corrupt, "the access log's entries do not match its latest checkpoint (size " +
+                                           std::to_string(c.size) + "): entries were altered — run the log verifier");
+    st->latest = std::move(c);
+  }
+  return AccessLog(std::move(st));
+}
+
+AccessLog::AccessLog(std::unique_ptr<State> state) : state_(std::move(state)) {}
+AccessLog::AccessLog(AccessLog&&) noexcept = default;
+AccessLog& AccessLog::operator=(AccessLog&&) noexcept = default;
+AccessLog::~AccessLog() = default;
+
+Result<std::uint64_t> AccessLog::append(const LogEvent& event) { return state_->submit({&event, 1}); }
+
+Result<std::uint64_t> AccessLog::append_batch(std::span<const LogEvent> events) {
+  return state_->submit(events);
+}
+
+Result<Checkpoint> AccessLog::sign_checkpoint(const Secret& secret_key, std::span<const unsigned char, 32> public_key) {
+  State& s = *state_;
+  std::lock_guard cp(s.cp_mu);
+  std::uint64_t size;
+  LogHash root;
+  {
+    std::lock_guard lk(s.mu);
+    size = s.tree.size();
+    root = s.tree.root_at(s.hasher, size);
+  }
+  if (s.latest && s.latest->size == size) return *s.latest;
+  const std::int64_t t = s.now() / 1000;
+  const std::string body = checkpoint::body(s.options.origin, size, root, t);
+  TILLID_ASSIGN(std::string note, checkpoint::sign(body, s.options.origin, secret_key, public_key));
+  TILLID_ASSIGN(Checkpoint c, checkpoint::parse_unverified(note));
+  std::vector<unsigned char> rec;
+  const auto payload = std::span(reinterpret_cast<const unsigned char*>(note.data()), note.size());
+  logfmt::append_record(rec, payload, s.hasher.leaf(payload));
+  const fs::path path = s.dir / "checkpoints";
+  const off_t before = ::lseek(s.checkpoints_fd, 0, SEEK_END);
+  auto r = write_all(s.checkpoints_fd, rec.data(), rec.size(), path);
+  if (r) r = sync_fd(s.checkpoints_fd, path);
+  if (!r) {
+    // Leave no half checkpoint behind; if this fails too, open() will cut it as a torn tail.
+    if (::ftruncate(s.checkpoints_fd, before) == 0) (void)::fdatasync(s.checkpoints_fd);
+    return r.error();
+  }
+  s.latest = c;
+  return c;
+}
+
+std::optional<Checkpoint> AccessLog::latest_checkpoint() const {
+  std::lock_guard cp(state_->cp_mu);
+  return state_->latest;
+}
+
+std::uint64_t AccessLog::size() const {
+  std::lock_guard lk(state_->mu);
+  return state_->tree.size();
+}
+
+LogHash AccessLog::root() const {
+  std::lock_guard lk(state_->mu);
+  return state_->tree.root_at(state_->hasher, state_->tree.size());
+}
+
+Result<LogHash> AccessLog::root_at(std::uint64_t n) const {
+  std::lock_guard lk(state_->mu);
+  if (n > state_->tree.size())
+    return make_error(Errc::invalid_argument, "tree size " + std::to_string(n) + " is beyond the log");
+  return state_->tree.root_at(state_->hasher, n);
+}
+
+Result<InclusionProof> AccessLog::inclusion_proof(std::uint64_t seq, std::uint64_t tree_size) const {
+  InclusionProof p;
+  {
+    std::lock_guard lk(state_->mu);
+    if (tree_size > state_->tree.size() || seq >= tree_size)
+      return make_error(Errc::invalid_argument, "no entry " + std::to_string(seq) + " in a tree of size " +
+                                                    std::to_string(tree_size));
+    p.path = state_->tree.inclusion_path(state_->hasher, seq, tree_size);
+  }
+  p.index = seq;
+  p.tree_size = tree_size;
+  TILLID_ASSIGN(p.entry, state_->read_entry(seq));
+  return p;
+}
+
+Result<ConsistencyProof> AccessLog::consistency_proof(std::uint64_t old_size, std::uint64_t new_size) const {
+  std::lock_guard lk(state_->mu);
+  if (old_size > new_size || new_size > state_->tree.size())
+    return make_error(Errc::invalid_argument, "no consistency proof from size " + std::to_string(old_size) +
+                                                  " to " + std::to_string(new_size));
+  return ConsistencyProof{old_size, new_size, state_->tree.consistency_path(state_->hasher, old_size, new_size)};
+}
+
+Result<std::vector<LogEntry>> AccessLog::entries(const LogQuery& query) const {
+  std::uint64_t end;
+  {
+    std::lock_guard lk(state_->mu);
+    end = state_->end;
+  }
+  std::vector<unsigned char> image(end);
+  std::size_t got = 0;
+  while (got < image.size()) {
+    const ssize_t r = ::pread(state_->entries_fd, image.data() + got, image.size() - got, static_cast<off_t>(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return os_error("cannot read " + (state_->dir / "entries").string(), r < 0 ? errno : EIO);
+    got += static_cast<std::size_t>(r);
+  }
+  merkle::Hasher h;
+  const auto scan = logfmt::scan_records(h, image, logfmt::kEntriesHeader, logfmt::kMaxEntryBytes);
+  if (scan.damaged || scan.torn_bytes != 0)
+    return make_error(Errc::corrupt, "the access log changed under the running appliance: " + scan.damage);
+  std::vector<LogEntry> out;
+  for (const auto& rec : scan.records) {
+    TILLID_ASSIGN(LogEntry e, decode_log_entry(rec.payload));
+    if (matches(e, query)) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+const LogRecovery& AccessLog::recovery() const { return state_->recovery; }
+const fs::path& AccessLog::dir() const { return state_->dir; }
+
+}  // namespace tillid

@@ -1,0 +1,373 @@
+// Access log entries (LOG-FORMAT.md §2: canonical binary encoding v1 with bounds on every
+// field) and file framing (§3: torn tail versus damage), plus small encoding helpers.
+#include "access_log_format.hpp"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+namespace tillid {
+
+namespace {
+
+constexpr unsigned char kEntryVersion = 1;
+constexpr std::size_t kMaxId = 64, kMaxRole = 16, kMaxDetails = 240;
+
+struct ActionName {
+  LogAction action;
+  std::string_view name;
+};
+constexpr std::array kActionNames = {
+    ActionName{LogAction::vault_init, "vault_init"},
+    ActionName{LogAction::unlock, "unlock"},
+    ActionName{LogAction::lock, "lock"},
+    ActionName{LogAction::key_slot_added, "key_slot_added"},
+    ActionName{LogAction::key_slot_removed, "key_slot_removed"},
+    ActionName{LogAction::case_created, "case_created"},
+    ActionName{LogAction::cases_listed, "cases_listed"},
+    ActionName{LogAction::item_added, "item_added"},
+    ActionName{LogAction::items_listed, "items_listed"},
+    ActionName{LogAction::item_read, "item_read"},
+    ActionName{LogAction::verify_run, "verify_run"},
+    ActionName{LogAction::record_start, "record_start"},
+    ActionName{LogAction::record_stop, "record_stop"},
+    ActionName{LogAction::record_bookmark, "record_bookmark"},
+    ActionName{LogAction::share_created, "share_created"},
+    ActionName{LogAction::share_revoked, "share_revoked"},
+    ActionName{LogAction::share_fetched, "share_fetched"},
+    ActionName{LogAction::shares_listed, "shares_listed"},
+    ActionName{LogAction::export_made, "export_made"},
+    ActionName{LogAction::item_deleted, "item_deleted"},
+    ActionName{LogAction::case_deleted, "case_deleted"},
+    ActionName{LogAction::retention_run, "retention_run"},
+    ActionName{LogAction::login, "login"},
+    ActionName{LogAction::user_enrolled, "user_enrolled"},
+    ActionName{LogAction::user_revoked, "user_revoked"},
+    ActionName{LogAction::device_enrolled, "device_enrolled"},
+    ActionName{LogAction::device_revoked, "device_revoked"},
+    ActionName{LogAction::log_verified, "log_verified"},
+    ActionName{LogAction::report_made, "report_made"},
+    ActionName{LogAction::checkpoint_fetched, "checkpoint_fetched"},
+};
+
+bool id_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '.' || c == '_' || c == '@' || c == ':' || c == '+' || c == '-';
+}
+bool role_char(unsigned char c) { return (c >= 'a' && c <= 'z') || c == '_' || c == '-'; }
+
+bool valid_utf8_text(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) return false;
+      ++p;
+      continue;
+    }
+    std::size_t n;
+    std::uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
+    else return false;
+    if (static_cast<std::size_t>(end - p) <= n) return false;
+    for (std::size_t i = 1; i <= n; ++i) {
+      if ((p[i] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    // Overlong forms, surrogates, beyond U+10FFFF, and C1 controls are refused.
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+      return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// A Danish CPR number is DDMMYY-SSSS or DDMMYYSSSS. Details must never carry one; refusing
+// the shape (with a plausible day and month) catches the mistake before it is signed forever.
+bool looks_like_cpr(std::string_view s) {
+  for (std::size_t i = 0; i + 10 <= s.size(); ++i) {
+    if (i > 0 && is_digit(s[i - 1])) continue;
+    std::size_t j = i, digits = 0;
+    std::string d;
+    while (j < s.size() && digits < 10) {
+      if (is_digit(s[j])) { d.push_back(s[j]); ++digits; ++j; }
+      else if (digits == 6 && (s[j] == '-' || s[j] == ' ') && j + 1 < s.size() && is_digit(s[j + 1])) ++j;
+      else break;
+    }
+    if (digits != 10 || (j < s.size() && is_digit(s[j]))) continue;
+    const int day = (d[0] - '0') * 10 + (d[1] - '0'), month = (d[2] - '0') * 10 + (d[3] - '0');
+    if (day >= 1 && day <= 31 && month >= 1 && month <= 12) return true;
+  }
+  return false;
+}
+
+Result<void> check_id(std::string_view what, std::string_view v, std::size_t min, std::size_t max,
+                      bool (*ok)(unsigned char)) {
+  if (v.size() < min || v.size() > max)
+    return make_error(Errc::invalid_argument, std::string(what) + " must be " + std::to_string(min) +
+                                                  ".." + std::to_string(max) + " bytes");
+  for (unsigned char c : v)
+    if (!ok(c)) return make_error(Errc::invalid_argument, std::string(what) + " has a character outside its allowed set");
+  return {};
+}
+
+void put_u16(std::vector<unsigned char>& o, std::uint16_t v) {
+  o.push_back(static_cast<unsigned char>(v >> 8));
+  o.push_back(static_cast<unsigned char>(v));
+}
+void put_u64(std::vector<unsigned char>& o, std::uint64_t v) {
+  for (int s = 56; s >= 0; s -= 8) o.push_back(static_cast<unsigned char>(v >> s));
+}
+
+struct Reader {
+  std::span<const unsigned char> b;
+  std::size_t pos = 0;
+  bool bad = false;
+  std::uint64_t u(std::size_t n) {
+    if (b.size() - pos < n) { bad = true; return 0; }
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) v = (v << 8) | b[pos++];
+    return v;
+  }
+  std::string str(std::size_t len) {
+    if (b.size() - pos < len) { bad = true; return {}; }
+    std::string s(reinterpret_cast<const char*>(b.data() + pos), len);
+    pos += len;
+    return s;
+  }
+};
+
+}  // namespace
+
+std::string to_string(LogAction action) {
+  for (const auto& a : kActionNames)
+    if (a.action == action) return std::string(a.name);
+  return "action-" + std::to_string(static_cast<unsigned>(action));
+}
+
+std::string_view to_string(LogOutcome outcome) {
+  switch (outcome) {
+    case LogOutcome::ok: return "ok";
+    case LogOutcome::refused: return "refused";
+    case LogOutcome::failed: return "failed";
+  }
+  return "unknown";
+}
+
+std::optional<LogAction> parse_log_action(std::string_view name) {
+  for (const auto& a : kActionNames)
+    if (a.name == name) return a.action;
+  return std::nullopt;
+}
+
+Result<void> validate(const LogEvent& e) {
+  TILLID_TRY(check_id("actor id", e.actor_id, 1, kMaxId, id_char));
+  TILLID_TRY(check_id("actor role", e.actor_role, 1, kMaxRole, role_char));
+  TILLID_TRY(check_id("case id", e.case_id, 0, kMaxId, id_char));
+  TILLID_TRY(check_id("item id", e.item_id, 0, kMaxId, id_char));
+  if (e.outcome != LogOutcome::ok && e.outcome != LogOutcome::refused && e.outcome != LogOutcome::failed)
+    return make_error(Errc::invalid_argument, "log outcome must be ok, refused or failed");
+  if (e.details.size() > kMaxDetails)
+    return make_error(Errc::invalid_argument, "log details must be at most 240 bytes");
+  if (!valid_utf8_text(e.details))
+    return make_error(Errc::invalid_argument, "log details must be UTF-8 text without control characters");
+  if (looks_like_cpr(e.details))
+    return make_error(Errc::invalid_argument,
+                      "log details look like they hold a CPR number; identifying data never goes in the log");
+  return {};
+}
+
+std::vector<unsigned char> encode_log_entry(const LogEntry& e) {
+  std::vector<unsigned char> o;
+  o.reserve(26 + e.actor_id.size() + e.actor_role.size() + e.case_id.size() + e.item_id.size() +
+            e.details.size());
+  o.push_back(kEntryVersion);
+  put_u64(o, e.seq);
+  put_u64(o, static_cast<std::uint64_t>(e.time_unix_ms));
+  put_u16(o, static_cast<std::uint16_t>(e.action));
+  o.push_back(static_cast<unsigned char>(e.outcome));
+  for (const std::string* s : {&e.actor_id, &e.actor_role, &e.case_id, &e.item_id}) {
+    o.push_back(static_cast<unsigned char>(s->size()));
+    o.insert(o.end(), s->begin(), s->end());
+  }
+  put_u16(o, static_cast<std::uint16_t>(e.details.size()));
+  o.insert(o.end(), e.details.begin(), e.details.end());
+  return o;
+}
+
+Result<LogEntry> decode_log_entry(std::span<const unsigned char> bytes) {
+  auto bad = [](std::string why) { return make_error(Errc::corrupt, "malformed log entry: " + why); };
+  if (bytes.size() > logfmt::kMaxEntryBytes) return bad("longer than 474 bytes");
+  Reader r{bytes};
+  const auto version = r.u(1);
+  if (r.bad) return bad("empty");
+  if (version != kEntryVersion)
+    return make_error(Errc::unsupported, "log entry version " + std::to_string(version) + " is not supported");
+  LogEntry e;
+  e.seq = r.u(8);
+  e.time_unix_ms = static_cast<std::int64_t>(r.u(8));
+  e.action = static_cast<LogAction>(r.u(2));
+  e.outcome = static_cast<LogOutcome>(r.u(1));
+  for (std::string* s : {&e.actor_id, &e.actor_role, &e.case_id, &e.item_id}) *s = r.str(r.u(1));
+  e.details = r.str(r.u(2));
+  if (r.bad) return bad("shorter than its fields");
+  if (r.pos != bytes.size()) return bad("trailing bytes");
+  if (e.action == LogAction{0}) return bad("action 0");
+  if (auto v = validate(e); !v) return bad(v.error().message);
+  return e;
+}
+
+bool matches(const LogEntry& e, const LogQuery& q) {
+  if (q.case_id && e.case_id != *q.case_id) return false;
+  if (q.actor_id && e.actor_id != *q.actor_id) return false;
+  if (q.item_id && e.item_id != *q.item_id) return false;
+  if (q.from_unix_ms && e.time_unix_ms < *q.from_unix_ms) return false;
+  if (q.to_unix_ms && e.time_unix_ms >= *q.to_unix_ms) return false;
+  if (q.outcome && e.outcome != *q.outcome) return false;
+  return true;
+}
+
+}  // namespace tillid
+
+namespace tillid::logfmt {
+
+void append_record(std::vector<unsigned char>& out, std::span<const unsigned char> payload,
+                   const LogHash& leaf) {
+  const auto n = static_cast<std::uint32_t>(payload.size());
+  out.push_back(static_cast<unsigned char>(n >> 24));
+  out.push_back(static_cast<unsigned char>(n >> 16));
+  out.push_back(static_cast<unsigned char>(n >> 8));
+  out.push_back(static_cast<unsigned char>(n));
+  out.insert(out.end(), payload.begin(), payload.end());
+  out.insert(out.end(), leaf.begin(), leaf.begin() + kCheckBytes);
+}
+
+Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
+                  std::string_view header, std::size_t max_payload) {
+  Scan s;
+  if (image.size() < header.size() ||
+      std::memcmp(image.data(), header.data(), header.size()) != 0) {
+    s.damaged = true;
+    s.damage = "file header is not \"" + std::string(header.substr(0, header.size() - 1)) + "\"";
+    return s;
+  }
+  s.header_ok = true;
+  std::uint64_t off = header.size();
+  const std::uint64_t size = image.size();
+  auto zeros_from = [&](std::uint64_t from) {
+    return std::all_of(image.begin() + static_cast<std::ptrdiff_t>(from), image.end(),
+                       [](unsigned char c) { return c == 0; });
+  };
+  while (off < size) {
+    const std::uint64_t left = size - off;
+    std::string why;
+    std::uint64_t rec_end = 0;
+    if (left < 4) {
+      s.torn_bytes = left;  // not even a whole length field: a torn append
+      break;
+    }
+    const std::uint32_t n = (std::uint32_t{image[off]} << 24) | (std::uint32_t{image[off + 1]} << 16) |
+                            (std::uint32_t{image[off + 2]} << 8) | image[off + 3];
+    if (n == 0 || n > max_payload) {
+      why = "record length " + std::to_string(n) + " is out of bounds";
+    } else if (left < kFrameBytes + n) {
+      s.torn_bytes = left;  // the record runs past the end of the file: a torn append
+      break;
+    } else {
+      auto payload = image.subspan(off + 4, n);
+      LogHash leaf = h.leaf(payload);
+      if (std::memcmp(leaf.data(), image.data() + off + 4 + n, kCheckBytes) == 0) {
+        s.records.push_back({off, payload, leaf});
+        off += kFrameBytes + n;
+        s.good_end = off;
+        continue;
+      }
+      why = "record check bytes do not match its contents";
+      rec_end = off + kFrameBytes + n;
+    }
+    // A bad record is a torn tail only if nothing but zero bytes follows it (blocks whose
+    // data never reached the disk read back as zeros); anything else is damage.
+    if (zeros_from(off) || (rec_end != 0 && zeros_from(rec_end))) {
+      s.torn_bytes = left;
+      break;
+    }
+    s.damaged = true;
+    s.damage_offset = off;
+    s.damage_index = s.records.size();
+    s.damage = why;
+    break;
+  }
+  if (s.good_end == 0) s.good_end = header.size();
+  return s;
+}
+
+Result<std::vector<unsigned char>> read_file(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    return make_error(err == ENOENT ? Errc::not_found : Errc::io,
+                      "cannot open " + path.string() + ": " + std::strerror(err));
+  }
+  std::vector<unsigned char> data;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) data.reserve(static_cast<std::size_t>(st.st_size));
+  std::array<unsigned char, 1 << 16> buf;
+  for (;;) {
+    const ssize_t got = ::read(fd, buf.data(), buf.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int err = errno;
+      ::close(fd);
+      return make_error(Errc::io, "cannot read " + path.string() + ": " + std::strerror(err));
+    }
+    if (got == 0) break;
+    data.insert(data.end(), buf.begin(), buf.begin() + got);
+  }
+  ::close(fd);
+  return data;
+}
+
+std::string base64(std::span<const unsigned char> bytes) {
+  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), bytes.data(), bytes.size(), sodium_base64_VARIANT_ORIGINAL);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+std::optional<std::vector<unsigned char>> unbase64(std::string_view text) {
+  std::vector<unsigned char> out(text.size() / 4 * 3 + 3);
+  std::size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(out.data(), out.size(), text.data(), text.size(), nullptr, &len, &end,
+                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      end != text.data() + text.size())
+    return std::nullopt;
+  out.resize(len);
+  if (base64(out) != text) return std::nullopt;  // only the canonical encoding
+  return out;
+}
+
+std::string hex(std::span<const unsigned char> bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    s.push_back(digits[b >> 4]);
+    s.push_back(digits[b & 15]);
+  }
+  return s;
+}
+
+}  // namespace tillid::logfmt

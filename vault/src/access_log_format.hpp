@@ -1,0 +1,58 @@
+// Access log on-disk framing (LOG-FORMAT.md §3): file headers, records framed as
+// length || payload || check, and a scanner that tells a torn tail (crash) from damage.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "merkle.hpp"
+#include "tillid/access_log.hpp"
+
+namespace tillid::logfmt {
+
+inline constexpr std::string_view kEntriesHeader = "tillid-log entries v1\n";
+inline constexpr std::string_view kCheckpointsHeader = "tillid-log checkpoints v1\n";
+inline constexpr std::size_t kMaxEntryBytes = 474;     // LOG-FORMAT.md §2
+inline constexpr std::size_t kMaxCheckpointBytes = 2048;
+inline constexpr std::size_t kCheckBytes = 8;           // first 8 bytes of SHA-256(0x00 || payload)
+inline constexpr std::size_t kFrameBytes = 4 + kCheckBytes;
+
+// Append one framed record. `leaf` is log_leaf_hash(payload); its prefix is the check.
+void append_record(std::vector<unsigned char>& out, std::span<const unsigned char> payload,
+                   const LogHash& leaf);
+
+struct ScannedRecord {
+  std::uint64_t offset;  // of the length field
+  std::span<const unsigned char> payload;
+  LogHash leaf;  // SHA-256(0x00 || payload)
+};
+
+// Result of scanning a whole file image (header included).
+struct Scan {
+  bool header_ok = false;
+  std::vector<ScannedRecord> records;  // the intact prefix
+  std::uint64_t good_end = 0;          // byte offset just past the last intact record
+  std::uint64_t torn_bytes = 0;        // a crash leftover at the end (safe to cut)
+  // Damage that is not a torn tail: the first bad record's offset and index, and why.
+  bool damaged = false;
+  std::uint64_t damage_offset = 0;
+  std::uint64_t damage_index = 0;
+  std::string damage;
+};
+
+// Scan `image` (the whole file). Records whose check fails are damage unless they are the last
+// thing in the file apart from zero bytes (LOG-FORMAT.md §3.2).
+Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
+                  std::string_view header, std::size_t max_payload);
+
+// Read a whole file; not_found if absent.
+Result<std::vector<unsigned char>> read_file(const std::filesystem::path& path);
+
+// Base64 (RFC 4648 §4, with padding); decoding accepts only the canonical encoding.
+std::string base64(std::span<const unsigned char> bytes);
+std::optional<std::vector<unsigned char>> unbase64(std::string_view text);
+std::string hex(std::span<const unsigned char> bytes);
+
+}  // namespace tillid::logfmt

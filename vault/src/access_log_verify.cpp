@@ -1,0 +1,202 @@
+// The auditor's verifier: recompute the whole Merkle tree from a log directory, check every
+// stored checkpoint's signature and root, sequence contiguity, and consistency with checkpoints
+// the auditor kept. Read-only; needs only the verifier key. Names the first bad seq it can.
+#include <algorithm>
+
+#include "access_log_format.hpp"
+#include "checkpoint.hpp"
+#include "merkle.hpp"
+#include "tillid/access_log.hpp"
+
+namespace tillid {
+
+namespace fs = std::filesystem;
+
+std::string_view to_string(LogProblemKind kind) {
+  switch (kind) {
+    case LogProblemKind::malformed: return "malformed";
+    case LogProblemKind::edited: return "edited";
+    case LogProblemKind::removed: return "removed";
+    case LogProblemKind::reordered: return "reordered";
+    case LogProblemKind::truncated: return "truncated";
+    case LogProblemKind::rolled_back: return "rolled back";
+    case LogProblemKind::forked: return "forked";
+    case LogProblemKind::bad_signature: return "bad signature";
+  }
+  return "unknown";
+}
+
+namespace {
+
+std::string seqs(std::uint64_t n) { return std::to_string(n); }
+
+std::string_view as_text(std::span<const unsigned char> b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+}  // namespace
+
+Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifier_key,
+                                   std::span<const std::string> kept_checkpoints) {
+  TILLID_ASSIGN(const std::string key_name, checkpoint::check_verifier_key(verifier_key));
+  LogVerifyReport rep;
+  auto problem = [&](LogProblemKind kind, std::optional<std::uint64_t> seq, std::string msg) {
+    // One problem of each kind: later ones are usually echoes of the first.
+    for (const auto& p : rep.problems)
+      if (p.kind == kind) return;
+    rep.problems.push_back({kind, seq, std::move(msg)});
+  };
+  merkle::Hasher h;
+
+  // 1. Entries: framing, checks, canonical decoding, contiguous seqs; the tree over all leaves.
+  TILLID_ASSIGN(auto image, logfmt::read_file(dir / "entries"));
+  const auto scan = logfmt::scan_records(h, image, logfmt::kEntriesHeader, logfmt::kMaxEntryBytes);
+  if (!scan.header_ok) {
+    problem(LogProblemKind::malformed, 0, "entries file: " + scan.damage);
+    rep.first_bad_seq = 0;
+    return rep;
+  }
+  merkle::Tree tree;
+  tree.reserve(scan.records.size());
+  bool contiguous = true;
+  for (std::uint64_t i = 0; i < scan.records.size(); ++i) {
+    tree.append(h, scan.records[i].leaf);
+    if (!contiguous) continue;
+    auto e = decode_log_entry(scan.records[i].payload);
+    if (!e) {
+      problem(LogProblemKind::malformed, i, "entry seq " + seqs(i) + ": " + e.error().message);
+      contiguous = false;
+    } else if (e->seq > i) {
+      problem(LogProblemKind::removed, i, "entry seq " + seqs(i) + " is missing (the next entry found is seq " +
+                                              seqs(e->seq) + "): entries were removed");
+      contiguous = false;
+    } else if (e->seq < i) {
+      problem(LogProblemKind::reordered, i, "position " + seqs(i) + " holds entry seq " + seqs(e->seq) +
+                                                ": entries were reordered or duplicated from seq " + seqs(i));
+      contiguous = false;
+    }
+  }
+  const std::uint64_t n = scan.records.size();
+  rep.entries = n;
+  rep.root = tree.root_at(h, n);
+  if (scan.damaged) {
+    const std::uint64_t i = scan.damage_index;
+    std::string what = "entry seq " + seqs(i) + " (byte " + seqs(scan.damage_offset) + ") was altered: " + scan.damage;
+    problem(scan.damage.find("check bytes") != std::string::npos ? LogProblemKind::edited : LogProblemKind::malformed,
+            i, what + "; entries after it were not read");
+  }
+  if (scan.torn_bytes > 0)
+    rep.notes.push_back("a torn last record (" + seqs(scan.torn_bytes) +
+                        " bytes, an append interrupted by a crash and never acknowledged) was ignored");
+
+  // 2. Stored checkpoints: signature, origin, monotonic sizes, root at their size.
+  std::vector<std::uint64_t> good_sizes{0};  // sizes at which a verified checkpoint matches
+  auto cimage = logfmt::read_file(dir / "checkpoints");
+  if (!cimage) {
+    problem(LogProblemKind::malformed, std::nullopt, "checkpoints file: " + cimage.error().message);
+  } else {
+    const auto cscan = logfmt::scan_records(h, *cimage, logfmt::kCheckpointsHeader, logfmt::kMaxCheckpointBytes);
+    if (!cscan.header_ok || cscan.damaged)
+      problem(LogProblemKind::malformed, std::nullopt,
+              "checkpoint #" + seqs(cscan.damage_index) + " is damaged: " + cscan.damage);
+    if (cscan.torn_bytes > 0)
+      rep.notes.push_back("a torn last checkpoint record (" + seqs(cscan.torn_bytes) + " bytes) was ignored");
+    std::uint64_t prev = 0;
+    bool mismatch_seen = false;
+    for (std::size_t k = 0; k < cscan.records.size(); ++k) {
+      const std::string_view note = as_text(cscan.records[k].payload);
+      auto c = open_checkpoint(note, verifier_key);
+      if (!c) {
+        auto un = checkpoint::parse_unverified(note);
+        problem(LogProblemKind::bad_signature, std::nullopt,
+                "stored checkpoint #" + seqs(k) + (un ? " (tree size " + seqs(un->size) + ")" : std::string()) +
+                    ": " + c.error().message);
+        continue;
+      }
+      ++rep.checkpoints;
+      if (c->size < prev)
+        problem(LogProblemKind::reordered, c->size, "stored checkpoint #" + seqs(k) + " (size " + seqs(c->size) +
+                                                        ") is smaller than the one before it (size " + seqs(prev) + ")");
+      prev = std::max(prev, c->size);
+      if (c->size > n) {
+        problem(LogProblemKind::truncated, n, "log truncated: a signed checkpoint covers " + seqs(c->size) +
+                                                  " entries but only " + seqs(n) + " are present; seq " + seqs(n) +
+                                                  " onwards is missing");
+        continue;
+      }
+      if (tree.root_at(h, c->size) != c->root) {
+        if (!mismatch_seen) {
+          const std::uint64_t g = *std::max_element(good_sizes.begin(), good_sizes.end());
+          problem(LogProblemKind::edited, g,
+                  "entries do not match the signed checkpoint at size " + seqs(c->size) +
+                      (c->size - g == 1 ? ": entry seq " + seqs(g) + " was altered"
+                                        : ": an entry in seq " + seqs(g) + ".." + seqs(c->size - 1) +
+                                              " was altered (seq " + seqs(g) + " is the first not covered by a matching checkpoint)"));
+        }
+        mismatch_seen = true;
+        continue;
+      }
+      if (!mismatch_seen) good_sizes.push_back(c->size);
+      rep.latest_checkpoint = std::move(c).value();
+    }
+  }
+
+  // 3. Checkpoints the auditor kept: the log must contain each as a prefix (no rollback, no fork).
+  for (std::size_t k = 0; k < kept_checkpoints.size(); ++k) {
+    auto c = open_checkpoint(kept_checkpoints[k], verifier_key);
+    if (!c) {
+      problem(LogProblemKind::bad_signature, std::nullopt, "kept checkpoint #" + seqs(k) + ": " + c.error().message);
+      continue;
+    }
+    if (c->size > n) {
+      problem(LogProblemKind::rolled_back, n, "log rolled back: a checkpoint kept by the auditor covers " +
+                                                  seqs(c->size) + " entries but the log has only " + seqs(n) +
+                                                  "; seq " + seqs(n) + " onwards is missing");
+      continue;
+    }
+    const LogHash old_root = tree.root_at(h, c->size);
+    const auto proof = tree.consistency_path(h, c->size, n);
+    if (old_root != c->root || !verify_consistency(c->size, n, c->root, rep.root, proof)) {
+      std::uint64_t g = 0;
+      for (std::uint64_t s : good_sizes)
+        if (s <= c->size) g = std::max(g, s);
+      problem(LogProblemKind::forked, g,
+              (c->size == n ? "log forked: same size " + seqs(n) + " as a kept checkpoint but a different root"
+                            : "log forked: its first " + seqs(c->size) + " entries differ from a kept checkpoint") +
+                  "; history was rewritten at or after seq " + seqs(g));
+      continue;
+    }
+    good_sizes.push_back(c->size);
+  }
+
+  if (!rep.latest_checkpoint)
+    rep.notes.push_back("no stored checkpoint verified: the entries are not protected by a signature");
+  else if (rep.latest_checkpoint->size < n)
+    rep.notes.push_back(seqs(n - rep.latest_checkpoint->size) +
+                        " entries after the latest checkpoint are not yet covered by a signature");
+  (void)key_name;
+
+  std::stable_sort(rep.problems.begin(), rep.problems.end(), [](const LogProblem& a, const LogProblem& b) {
+    return a.seq.value_or(UINT64_MAX) < b.seq.value_or(UINT64_MAX);
+  });
+  for (const auto& p : rep.problems)
+    if (p.seq && (!rep.first_bad_seq || *p.seq < *rep.first_bad_seq)) rep.first_bad_seq = p.seq;
+  return rep;
+}
+
+Result<std::vector<LogEntry>> read_log_entries(const fs::path& dir, const LogQuery& query) {
+  TILLID_ASSIGN(auto image, logfmt::read_file(dir / "entries"));
+  merkle::Hasher h;
+  const auto scan = logfmt::scan_records(h, image, logfmt::kEntriesHeader, logfmt::kMaxEntryBytes);
+  if (scan.damaged)
+    return make_error(Errc::corrupt, "access log entry seq " + seqs(scan.damage_index) + " is damaged: " +
+                                         scan.damage + "; run the log verifier");
+  std::vector<LogEntry> out;
+  for (const auto& rec : scan.records) {
+    TILLID_ASSIGN(LogEntry e, decode_log_entry(rec.payload));
+    if (matches(e, query)) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace tillid
