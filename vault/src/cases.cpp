@@ -1,0 +1,131 @@
+// Cases: a case number and municipality in the clear (they identify a case file, not a
+// child); the child's name, CPR number and notes sealed (metadata_seal.hpp, FORMAT.md §4).
+#include <ctime>
+
+#include "metadata_seal.hpp"
+#include "item_rows.hpp"
+#include "vault_state.hpp"
+
+namespace tillid {
+
+using namespace detail;
+
+namespace {
+
+constexpr const char* kCaseColumns =
+    "SELECT id, case_number, municipality, child_name, cpr, notes, created_unix, creator FROM cases ";
+
+Result<void> check_clear_field(std::string_view v, const char* name) {
+  if (v.empty()) return make_error(Errc::invalid_argument, std::string("the ") + name + " is empty");
+  if (v.size() > 64) return make_error(Errc::invalid_argument, std::string("the ") + name + " is longer than 64 bytes");
+  for (unsigned char c : v)
+    if (c < 0x20 || c == 0x7f)
+      return make_error(Errc::invalid_argument, std::string("the ") + name + " contains control characters");
+  return {};
+}
+
+Result<CaseInfo> case_from_row(const Vault::State& s, const Stmt& st) {
+  CaseInfo c;
+  c.id = st.text(0);
+  c.case_number = st.text(1);
+  c.municipality = st.text(2);
+  TILLID_ASSIGN(c.child_name, open_field(s.keys->meta, s.vault_id, {"cases", "child_name", c.id}, st.blob(3)));
+  TILLID_ASSIGN(c.cpr, open_field(s.keys->meta, s.vault_id, {"cases", "cpr", c.id}, st.blob(4)));
+  TILLID_ASSIGN(c.notes, open_field(s.keys->meta, s.vault_id, {"cases", "notes", c.id}, st.blob(5)));
+  c.created_unix = st.int64(6);
+  c.creator = st.text(7);
+  return c;
+}
+
+}  // namespace
+
+// Shared with items.cpp: resolve a case by id or case number (caller holds the mutex).
+namespace detail {
+Result<CaseInfo> find_case_locked(Vault::State& s, const std::string& id_or_number) {
+  TILLID_TRY(s.require_unlocked());
+  Id16 id;
+  if (parse_id(id_or_number, id)) {
+    TILLID_ASSIGN(Stmt st, s.db.prepare((std::string(kCaseColumns) + "WHERE id = ?").c_str(), "cannot read the case"));
+    st.bind(1, id_or_number);
+    TILLID_ASSIGN(bool row, st.step());
+    if (row) return case_from_row(s, st);
+  }
+  TILLID_ASSIGN(Stmt st, s.db.prepare((std::string(kCaseColumns) + "WHERE case_number = ?").c_str(), "cannot read the case"));
+  st.bind(1, id_or_number);
+  TILLID_ASSIGN(bool row, st.step());
+  if (row) return case_from_row(s, st);
+  return make_error(Errc::not_found, "no case has the id or case number \"" + id_or_number + "\"");
+}
+}  // namespace detail
+
+Result<CaseInfo> Vault::add_case(const NewCase& nc) {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  auto r = [&]() -> Result<CaseInfo> {
+    TILLID_TRY(s.require_unlocked());
+    TILLID_TRY(check_clear_field(nc.case_number, "case number"));
+    TILLID_TRY(check_clear_field(nc.municipality, "municipality code"));
+    CaseInfo c;
+    c.id = to_hex(random_id());
+    c.case_number = nc.case_number;
+    c.municipality = nc.municipality;
+    c.child_name = nc.child_name;
+    c.cpr = nc.cpr;
+    c.notes = nc.notes;
+    c.created_unix = static_cast<std::int64_t>(std::time(nullptr));
+    c.creator = s.actor.id;
+    TILLID_ASSIGN(Stmt st, s.db.prepare("INSERT INTO cases (id, case_number, municipality, child_name, cpr, "
+                                        "notes, created_unix, creator) VALUES (?,?,?,?,?,?,?,?)",
+                                        "cannot store the case"));
+    st.bind(1, c.id)
+        .bind(2, c.case_number)
+        .bind(3, c.municipality)
+        .bind_blob(4, seal_field(s.keys->meta, s.vault_id, {"cases", "child_name", c.id}, c.child_name))
+        .bind_blob(5, seal_field(s.keys->meta, s.vault_id, {"cases", "cpr", c.id}, c.cpr))
+        .bind_blob(6, seal_field(s.keys->meta, s.vault_id, {"cases", "notes", c.id}, c.notes))
+        .bind(7, c.created_unix)
+        .bind(8, c.creator);
+    auto run = st.run();
+    if (!run.ok()) {
+      if (run.error().code == Errc::already_exists)
+        return make_error(Errc::already_exists, "a case with case number \"" + c.case_number + "\" already exists");
+      return run.error();
+    }
+    return c;
+  }();
+  s.record_event(AuditAction::case_added, r.ok() ? r->id : "", "",
+                 r.ok() ? AuditOutcome::ok : AuditOutcome::failed, r.ok() ? "" : r.error().message);
+  return r;
+}
+
+Result<std::vector<CaseInfo>> Vault::cases() const {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  auto r = [&]() -> Result<std::vector<CaseInfo>> {
+    TILLID_TRY(s.require_unlocked());
+    TILLID_ASSIGN(Stmt st, s.db.prepare((std::string(kCaseColumns) + "ORDER BY created_unix, case_number").c_str(),
+                                        "cannot list the cases"));
+    std::vector<CaseInfo> out;
+    for (;;) {
+      TILLID_ASSIGN(bool row, st.step());
+      if (!row) break;
+      TILLID_ASSIGN(auto c, case_from_row(s, st));
+      out.push_back(std::move(c));
+    }
+    return out;
+  }();
+  s.record_event(AuditAction::cases_listed, "", "", r.ok() ? AuditOutcome::ok : AuditOutcome::failed,
+                 r.ok() ? std::to_string(r->size()) + " cases" : r.error().message);
+  return r;
+}
+
+Result<CaseInfo> Vault::find_case(const std::string& id_or_number) const {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  auto r = find_case_locked(s, id_or_number);
+  s.record_event(AuditAction::case_viewed, r.ok() ? r->id : "", "",
+                 r.ok() ? AuditOutcome::ok : AuditOutcome::failed, r.ok() ? "" : r.error().message);
+  return r;
+}
+
+}  // namespace tillid

@@ -1,0 +1,123 @@
+// Listing and fetching items. A fetch checks the manifest signature first, then streams the
+// object through ObjectReader (only authenticated chunks reach the sink) and finally checks
+// the recomputed size and SHA-256 against the signed metadata.
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "item_rows.hpp"
+#include "object_stream.hpp"
+#include "posix_io.hpp"
+#include "vault_state.hpp"
+
+namespace tillid {
+
+using namespace detail;
+namespace fs = std::filesystem;
+
+namespace {
+
+Result<ItemRow> sealed_item_locked(Vault::State& s, const std::string& item_id) {
+  TILLID_TRY(s.require_unlocked());
+  Id16 id;
+  if (!parse_id(item_id, id))
+    return make_error(Errc::invalid_argument, "\"" + item_id + "\" is not an item id (32 hex characters)");
+  TILLID_ASSIGN(auto rows, load_item_rows(s.db, "WHERE id = ? AND state = 'sealed'", &item_id));
+  if (rows.empty()) return make_error(Errc::not_found, "there is no item " + item_id);
+  TILLID_TRY(open_item_fields(s, rows[0]));
+  return std::move(rows[0]);
+}
+
+Result<ItemInfo> fetch_locked(Vault::State& s, const std::string& item_id, const ByteSink& sink) {
+  TILLID_ASSIGN(ItemRow row, sealed_item_locked(s, item_id));
+  const std::string label = "item " + item_id;
+  if (!verify_manifest(s.signing_pk, manifest_of(row), row.signature))
+    return make_error(Errc::corrupt, label + ": its manifest signature does not verify (metadata altered); "
+                                             "nothing was fetched; run verify");
+  TILLID_ASSIGN(Fd fd, open_file(s.object_path(item_id), O_RDONLY));
+  Id16 id;
+  parse_id(item_id, id);
+  TILLID_ASSIGN(ObjectReader reader, ObjectReader::open(fd.get(), id, s.keys->item_wrap, label));
+  if (reader.header().kind != row.info.kind)
+    return make_error(Errc::corrupt, label + ": object kind does not match its metadata; run verify");
+  TILLID_ASSIGN(StreamDigest d, decrypt_stream(reader, &sink));
+  if (d.size != row.info.size || d.sha256 != row.info.sha256)
+    return make_error(Errc::corrupt, label + ": content does not match its signed size and SHA-256; "
+                                             "discard what was received and run verify");
+  return row.info;
+}
+
+}  // namespace
+
+Result<std::vector<ItemInfo>> Vault::items(std::optional<std::string> case_id) const {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  auto r = [&]() -> Result<std::vector<ItemInfo>> {
+    TILLID_TRY(s.require_unlocked());
+    std::vector<ItemRow> rows;
+    if (case_id) {
+      TILLID_ASSIGN(CaseInfo c, find_case_locked(s, *case_id));
+      TILLID_ASSIGN(rows, load_item_rows(s.db, "WHERE state = 'sealed' AND case_id = ?", &c.id));
+    } else {
+      TILLID_ASSIGN(rows, load_item_rows(s.db, "WHERE state = 'sealed'", nullptr));
+    }
+    std::vector<ItemInfo> out;
+    for (auto& row : rows) {
+      TILLID_TRY(open_item_fields(s, row));
+      out.push_back(std::move(row.info));
+    }
+    return out;
+  }();
+  s.record_event(AuditAction::items_listed, case_id.value_or(""), "",
+                 r.ok() ? AuditOutcome::ok : AuditOutcome::failed,
+                 r.ok() ? std::to_string(r->size()) + " items" : r.error().message);
+  return r;
+}
+
+Result<ItemInfo> Vault::item(const std::string& item_id) const {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  auto r = sealed_item_locked(s, item_id);
+  s.record_event(AuditAction::item_viewed, r.ok() ? r->info.case_id : "", item_id,
+                 r.ok() ? AuditOutcome::ok : AuditOutcome::failed, r.ok() ? "" : r.error().message);
+  if (!r.ok()) return r.error();
+  return std::move(r.value().info);
+}
+
+Result<ItemInfo> Vault::fetch(const std::string& item_id, const ByteSink& sink) const {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  auto r = fetch_locked(s, item_id, sink);
+  s.record_event(AuditAction::item_fetched, r.ok() ? r->case_id : "", item_id,
+                 r.ok() ? AuditOutcome::ok : AuditOutcome::failed, r.ok() ? "" : r.error().message);
+  return r;
+}
+
+Result<ItemInfo> Vault::fetch_to_file(const std::string& item_id, const fs::path& out) const {
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(out, ec)))
+    return make_error(Errc::already_exists, out.string() + " already exists; it was not overwritten");
+  fs::path dir = out.parent_path().empty() ? fs::path(".") : out.parent_path();
+  // Write beside the target (same file system, so the rename is atomic), mode 0600.
+  std::string tmpl = (dir / ("." + out.filename().string() + ".tillid-partial-XXXXXX")).string();
+  int raw = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  if (raw < 0) return errno_error(errno, "cannot create a file in " + dir.string());
+  Fd fd(raw);
+  fs::path tmp = tmpl;
+  const std::string what = "cannot write " + tmp.string();
+  ByteSink sink = [&](std::span<const unsigned char> bytes) { return write_all(fd.get(), bytes, what); };
+  auto r = [&]() -> Result<ItemInfo> {
+    TILLID_ASSIGN(ItemInfo info, fetch(item_id, sink));
+    TILLID_TRY(fsync_fd(fd.get(), "cannot flush " + tmp.string()));
+    TILLID_TRY(fd.close_checked("cannot close " + tmp.string()));
+    TILLID_TRY(rename_noreplace(tmp, out));
+    TILLID_TRY(fsync_dir(dir));
+    return info;
+  }();
+  if (!r.ok()) ::unlink(tmp.c_str());
+  return r;
+}
+
+}  // namespace tillid

@@ -1,0 +1,49 @@
+// Sealing of identifying metadata: see metadata_seal.hpp and FORMAT.md §4.
+#include "metadata_seal.hpp"
+
+namespace tillid::detail {
+
+namespace {
+constexpr std::size_t kPadBlock = 32;
+
+std::vector<unsigned char> field_ad(const Id16& vault_id, const FieldRef& w) {
+  std::vector<unsigned char> ad;
+  put_str(ad, "tillid.meta.v1");
+  ad.push_back(0);
+  put_bytes(ad, vault_id);
+  put_str(ad, w.table);
+  ad.push_back(0);
+  put_str(ad, w.column);
+  ad.push_back(0);
+  put_str(ad, w.row_id);
+  return ad;
+}
+}  // namespace
+
+std::vector<unsigned char> seal_field(const Secret& meta_key, const Id16& vault_id,
+                                      const FieldRef& where, std::string_view plaintext) {
+  // The padded plaintext lives in sodium memory: it may be a child's name.
+  Secret padded(plaintext.size() + kPadBlock);
+  std::copy(plaintext.begin(), plaintext.end(), padded.data());
+  std::size_t padded_len = 0;
+  sodium_pad(&padded_len, padded.data(), plaintext.size(), kPadBlock, padded.size());
+  return aead_seal(meta_key, {padded.data(), padded_len}, field_ad(vault_id, where));
+}
+
+Result<std::string> open_field(const Secret& meta_key, const Id16& vault_id, const FieldRef& where,
+                               std::span<const unsigned char> sealed) {
+  std::string what = std::string(where.table) + "." + std::string(where.column) + " of " +
+                     std::string(where.row_id);
+  if (sealed.size() < kNonceBytes + kTagBytes + kPadBlock)
+    return make_error(Errc::corrupt, "sealed field " + what + " is too short");
+  Secret padded(sealed.size() - kNonceBytes - kTagBytes);
+  if (!aead_open(meta_key, sealed, field_ad(vault_id, where), padded.bytes()))
+    return make_error(Errc::corrupt, "sealed field " + what +
+                                         " does not authenticate (altered or moved between rows)");
+  std::size_t len = 0;
+  if (sodium_unpad(&len, padded.data(), padded.size(), kPadBlock) != 0)
+    return make_error(Errc::corrupt, "sealed field " + what + " has bad padding");
+  return std::string(reinterpret_cast<const char*>(padded.data()), len);
+}
+
+}  // namespace tillid::detail

@@ -1,0 +1,177 @@
+// Pipelined whole-object transfers: see object_stream.hpp.
+#include "object_stream.hpp"
+
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "bounded_queue.hpp"
+
+namespace tillid::detail {
+
+namespace {
+
+// Four buffers: one being filled, one being encrypted/written, two of slack so neither
+// thread waits on the other's jitter. 4 MiB of plaintext buffers at the 1 MiB chunk size.
+constexpr int kBuffers = 4;
+
+struct Block {
+  int index = 0;
+  std::size_t size = 0;
+  bool final = false;
+};
+
+// Joins the worker on every path out, including an exception thrown by a callback.
+struct WorkerGuard {
+  std::thread& t;
+  BoundedQueue<int>& free_q;
+  BoundedQueue<Block>& full_q;
+  ~WorkerGuard() {
+    if (t.joinable()) {
+      free_q.abort();
+      full_q.abort();
+      t.join();
+    }
+  }
+};
+
+// Plaintext buffers are Secrets: mlock'ed where the limit allows, and wiped when freed.
+std::vector<Secret> make_buffers(std::size_t size) {
+  std::vector<Secret> b;
+  b.reserve(kBuffers);
+  for (int i = 0; i < kBuffers; ++i) b.emplace_back(size);
+  return b;
+}
+
+}  // namespace
+
+Result<StreamDigest> encrypt_stream(ObjectWriter& w, const ByteSource& source,
+                                    std::uint32_t chunk_size) {
+  TILLID_ASSIGN(Sha256 sha, Sha256::create());
+  std::vector<Secret> bufs = make_buffers(chunk_size);
+  BoundedQueue<int> free_q(kBuffers);
+  BoundedQueue<Block> full_q(kBuffers);
+  for (int i = 0; i < kBuffers; ++i) free_q.push(i);
+
+  std::optional<Error> worker_error;
+  std::thread worker([&] {
+    while (auto b = full_q.pop()) {
+      auto r = w.append_chunk({bufs[b->index].data(), b->size}, b->final);
+      if (!r.ok()) {
+        worker_error = r.error();
+        free_q.abort();
+        return;
+      }
+      if (b->final) return;
+      free_q.push(b->index);
+    }
+  });
+  WorkerGuard guard{worker, free_q, full_q};
+
+  StreamDigest d;
+  std::optional<Error> source_error;
+  std::optional<Block> pending;  // a full buffer we cannot tag until we know what follows
+  for (;;) {
+    auto idx = free_q.pop();
+    if (!idx) break;  // the worker failed
+    std::size_t n = 0;
+    auto buf = bufs[*idx].bytes();
+    while (n < buf.size()) {
+      auto got = source(buf.subspan(n));
+      if (!got.ok()) {
+        source_error = got.error();
+        break;
+      }
+      if (got.value() == 0) break;
+      if (got.value() > buf.size() - n) {
+        source_error = make_error(Errc::internal, "content source returned more bytes than asked");
+        break;
+      }
+      n += got.value();
+    }
+    if (source_error) break;
+    sha.update({buf.data(), n});
+    d.size += n;
+    if (n == 0 && pending) {  // content ended exactly on a chunk boundary
+      pending->final = true;
+      full_q.push(*pending);
+      pending.reset();
+      break;
+    }
+    if (pending) {
+      full_q.push(*pending);
+      pending.reset();
+    }
+    if (n < buf.size()) {  // short (or empty) buffer: the content ended here
+      full_q.push(Block{*idx, n, true});
+      break;
+    }
+    pending = Block{*idx, n, false};
+  }
+  if (source_error) {
+    full_q.abort();
+    worker.join();
+    return *source_error;
+  }
+  worker.join();
+  if (worker_error) return *worker_error;
+  if (!w.finished()) return make_error(Errc::internal, "object writer did not reach the final chunk");
+  TILLID_ASSIGN(d.sha256, sha.finish());
+  return d;
+}
+
+Result<StreamDigest> decrypt_stream(ObjectReader& r, const ByteSink* sink) {
+  TILLID_ASSIGN(Sha256 sha, Sha256::create());
+  std::vector<Secret> bufs = make_buffers(r.header().chunk_size);
+  BoundedQueue<int> free_q(kBuffers);
+  BoundedQueue<Block> full_q(kBuffers);
+  for (int i = 0; i < kBuffers; ++i) free_q.push(i);
+
+  std::optional<Error> worker_error;
+  std::thread worker([&] {
+    while (auto idx = free_q.pop()) {
+      auto c = r.next(bufs[*idx].bytes());
+      if (!c.ok()) {
+        worker_error = c.error();
+        full_q.abort();
+        return;
+      }
+      full_q.push(Block{*idx, c->size, c->final});
+      if (c->final) return;
+    }
+  });
+  WorkerGuard guard{worker, free_q, full_q};
+
+  StreamDigest d;
+  std::optional<Error> sink_error;
+  bool done = false;
+  while (auto b = full_q.pop()) {
+    std::span<const unsigned char> bytes{bufs[b->index].data(), b->size};
+    sha.update(bytes);
+    d.size += b->size;
+    if (sink != nullptr && !bytes.empty()) {
+      auto s = (*sink)(bytes);
+      if (!s.ok()) {
+        sink_error = s.error();
+        break;
+      }
+    }
+    if (b->final) {
+      done = true;
+      break;
+    }
+    free_q.push(b->index);
+  }
+  if (sink_error) {
+    free_q.abort();
+    worker.join();
+    return *sink_error;
+  }
+  worker.join();
+  if (worker_error) return *worker_error;
+  if (!done || !r.finished()) return make_error(Errc::internal, "object reader stopped before the final chunk");
+  TILLID_ASSIGN(d.sha256, sha.finish());
+  return d;
+}
+
+}  // namespace tillid::detail

@@ -1,0 +1,123 @@
+// POSIX file plumbing: see posix_io.hpp.
+#include "posix_io.hpp"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace tillid::detail {
+
+void Fd::reset() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+Result<void> Fd::close_checked(std::string_view what) {
+  if (fd_ < 0) return {};
+  int fd = std::exchange(fd_, -1);
+  if (::close(fd) != 0 && errno != EINTR) return errno_error(errno, what);
+  return {};
+}
+
+Error errno_error(int err, std::string_view what) {
+  std::string msg(what);
+  msg += ": ";
+  msg += std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT) {
+    msg += " (the disk or quota is full; free space and try again)";
+    return make_error(Errc::no_space, std::move(msg));
+  }
+  if (err == ENOENT) return make_error(Errc::not_found, std::move(msg));
+  return make_error(Errc::io, std::move(msg));
+}
+
+Result<Fd> open_file(const std::filesystem::path& p, int flags, unsigned mode) {
+  int fd;
+  do {
+    fd = ::open(p.c_str(), flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return errno_error(errno, "cannot open " + p.string());
+  return Fd(fd);
+}
+
+Result<void> write_all(int fd, std::span<const unsigned char> bytes, std::string_view what) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error(errno, what);
+    }
+    bytes = bytes.subspan(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+Result<std::size_t> read_full(int fd, std::span<unsigned char> buf, std::string_view what) {
+  std::size_t got = 0;
+  while (got < buf.size()) {
+    ssize_t n = ::read(fd, buf.data() + got, buf.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error(errno, what);
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  return got;
+}
+
+Result<void> fsync_fd(int fd, std::string_view what) {
+  if (::fsync(fd) != 0) return errno_error(errno, what);
+  return {};
+}
+
+Result<void> fsync_dir(const std::filesystem::path& dir) {
+  TILLID_ASSIGN(Fd fd, open_file(dir, O_RDONLY | O_DIRECTORY));
+  return fsync_fd(fd.get(), "cannot flush directory " + dir.string());
+}
+
+Result<void> rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return {};
+  int err = errno;
+  if (err == EEXIST)
+    return make_error(Errc::already_exists, to.string() + " already exists; it was not replaced");
+  if (err != EINVAL && err != ENOSYS) return errno_error(err, "cannot rename into " + to.string());
+  // The file system lacks RENAME_NOREPLACE: fall back to link+unlink, which also never replaces.
+  if (::link(from.c_str(), to.c_str()) != 0) {
+    if (errno == EEXIST)
+      return make_error(Errc::already_exists, to.string() + " already exists; it was not replaced");
+    return errno_error(errno, "cannot rename into " + to.string());
+  }
+  ::unlink(from.c_str());
+  return {};
+}
+
+Result<void> write_file_atomic(const std::filesystem::path& target,
+                               std::span<const unsigned char> bytes) {
+  auto tmp = target;
+  tmp += ".tmp";
+  ::unlink(tmp.c_str());
+  TILLID_ASSIGN(Fd fd, open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
+  auto r = [&]() -> Result<void> {
+    TILLID_TRY(write_all(fd.get(), bytes, "cannot write " + tmp.string()));
+    TILLID_TRY(fsync_fd(fd.get(), "cannot flush " + tmp.string()));
+    TILLID_TRY(fd.close_checked("cannot close " + tmp.string()));
+    if (::rename(tmp.c_str(), target.c_str()) != 0)
+      return errno_error(errno, "cannot rename into " + target.string());
+    return fsync_dir(target.parent_path().empty() ? "." : target.parent_path());
+  }();
+  if (!r.ok()) ::unlink(tmp.c_str());
+  return r;
+}
+
+Result<void> remove_if_exists(const std::filesystem::path& p) {
+  if (::unlink(p.c_str()) != 0 && errno != ENOENT)
+    return errno_error(errno, "cannot remove " + p.string());
+  return {};
+}
+
+}  // namespace tillid::detail

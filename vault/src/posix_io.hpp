@@ -1,0 +1,62 @@
+// POSIX file plumbing for the vault: an owning file descriptor, whole reads and writes that
+// survive EINTR and short transfers, fsync of files and directories, and the mapping from errno
+// to Errc (ENOSPC/EDQUOT become no_space so callers can tell a full disk from a broken one).
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "tillid/result.hpp"
+
+namespace tillid::detail {
+
+// Owns one file descriptor; closes it on destruction. Move-only.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void reset();
+  // close(2) and report its error: on some file systems a deferred write error shows up here.
+  Result<void> close_checked(std::string_view what);
+
+ private:
+  int fd_ = -1;
+};
+
+// An Error for a failed system call: `what` says what we were doing, errno says why.
+Error errno_error(int err, std::string_view what);
+
+Result<Fd> open_file(const std::filesystem::path& p, int flags, unsigned mode = 0600);
+Result<void> write_all(int fd, std::span<const unsigned char> bytes, std::string_view what);
+// Read until `buf` is full or end of file; returns the number of bytes read.
+Result<std::size_t> read_full(int fd, std::span<unsigned char> buf, std::string_view what);
+Result<void> fsync_fd(int fd, std::string_view what);
+// fsync a directory so that a rename or unlink inside it is durable (POSIX leaves the
+// directory entry itself in the page cache until then).
+Result<void> fsync_dir(const std::filesystem::path& dir);
+// rename(2) that refuses to replace an existing target (renameat2 RENAME_NOREPLACE).
+Result<void> rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to);
+// Write `bytes` to `target` atomically: temp file beside it, fsync, rename, fsync directory.
+Result<void> write_file_atomic(const std::filesystem::path& target,
+                               std::span<const unsigned char> bytes);
+// unlink(2) that treats "already gone" as success.
+Result<void> remove_if_exists(const std::filesystem::path& p);
+
+}  // namespace tillid::detail

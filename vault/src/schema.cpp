@@ -1,0 +1,82 @@
+// The vault's SQLite schema: see schema.hpp and FORMAT.md §4.
+#include "schema.hpp"
+
+#include <string>
+
+namespace tillid::detail {
+
+Result<void> configure_connection(Db& db) {
+  TILLID_TRY(db.exec("PRAGMA foreign_keys=ON", "cannot configure the metadata database"));
+  TILLID_TRY(db.exec("PRAGMA synchronous=FULL", "cannot configure the metadata database"));
+  // journal_mode=WAL is persistent in the file; setting it again on an existing WAL database
+  // changes nothing.
+  TILLID_ASSIGN(Stmt st, db.prepare("PRAGMA journal_mode=WAL", "cannot configure the metadata database"));
+  TILLID_ASSIGN(bool row, st.step());
+  if (!row || st.text(0) != "wal")
+    return make_error(Errc::io, "the metadata database cannot use write-ahead logging on this file system");
+  return {};
+}
+
+Result<void> create_schema(Db& db) {
+  // FORMAT.md §4. Nothing that identifies a child is stored in the clear: every such column
+  // is a BLOB sealed by metadata_seal.cpp.
+  static const char* kSchema = R"sql(
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE vault_meta (
+  key   TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE key_slots (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  label          TEXT NOT NULL,
+  created_unix   INTEGER NOT NULL,
+  kdf_alg        INTEGER NOT NULL,
+  opslimit       INTEGER NOT NULL,
+  memlimit       INTEGER NOT NULL,
+  salt           BLOB NOT NULL,
+  wrapped_master BLOB NOT NULL
+);
+CREATE TABLE cases (
+  id           TEXT PRIMARY KEY,
+  case_number  TEXT NOT NULL UNIQUE,
+  municipality TEXT NOT NULL,
+  child_name   BLOB NOT NULL,
+  cpr          BLOB NOT NULL,
+  notes        BLOB NOT NULL,
+  created_unix INTEGER NOT NULL,
+  creator      TEXT NOT NULL
+);
+CREATE TABLE items (
+  id           TEXT PRIMARY KEY,
+  case_id      TEXT NOT NULL REFERENCES cases(id),
+  kind         TEXT NOT NULL CHECK (kind IN ('document', 'recording')),
+  state        TEXT NOT NULL CHECK (state IN ('pending', 'recording', 'sealed')),
+  size         INTEGER,
+  sha256       BLOB,
+  title        BLOB NOT NULL,
+  file_name    BLOB NOT NULL,
+  created_unix INTEGER NOT NULL,
+  creator      TEXT NOT NULL,
+  signature    BLOB
+);
+CREATE INDEX items_by_case ON items(case_id);
+INSERT INTO schema_version (version) VALUES (1);
+)sql";
+  return db.exec(kSchema, "cannot create the metadata schema");
+}
+
+Result<void> check_schema(Db& db) {
+  auto st = db.prepare("SELECT version FROM schema_version", "cannot read the schema version");
+  if (!st.ok())
+    return make_error(Errc::corrupt, "the metadata database has no Tillid schema (" +
+                                         st.error().message + "); restore it from backup");
+  TILLID_ASSIGN(bool row, st->step());
+  if (!row) return make_error(Errc::corrupt, "the metadata database has no schema version row");
+  auto v = st->int64(0);
+  if (v != kSchemaVersion)
+    return make_error(Errc::unsupported, "the metadata schema is version " + std::to_string(v) +
+                                             "; this build understands version 1 only");
+  return {};
+}
+
+}  // namespace tillid::detail

@@ -1,0 +1,302 @@
+// The Vault facade: creating and opening a vault directory, unlocking it, and its key slots.
+// Cases, items, fetch and verify live in cases.cpp, items.cpp, fetch.cpp and verify.cpp.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "key_slots.hpp"
+#include "posix_io.hpp"
+#include "schema.hpp"
+#include "vault_state.hpp"
+
+namespace tillid {
+
+using namespace detail;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<unsigned char> signing_key_ad(const Id16& vault_id, const PublicKey& pk) {
+  // FORMAT.md §2.3: the wrapped signing key is bound to this vault and its public key.
+  std::vector<unsigned char> ad;
+  put_str(ad, "tillid.signing-key.v1");
+  ad.push_back(0);
+  put_bytes(ad, vault_id);
+  put_bytes(ad, pk);
+  return ad;
+}
+
+Result<void> put_meta(Db& db, const char* key, std::span<const unsigned char> value) {
+  TILLID_ASSIGN(Stmt st, db.prepare("INSERT INTO vault_meta (key, value) VALUES (?, ?)",
+                                    "cannot store vault metadata"));
+  st.bind(1, std::string_view(key)).bind_blob(2, value);
+  return st.run();
+}
+
+Result<std::vector<unsigned char>> get_meta(Db& db, const char* key) {
+  TILLID_ASSIGN(Stmt st, db.prepare("SELECT value FROM vault_meta WHERE key = ?", "cannot read vault metadata"));
+  st.bind(1, std::string_view(key));
+  TILLID_ASSIGN(bool row, st.step());
+  if (!row) return make_error(Errc::corrupt, std::string("vault metadata lacks ") + key + "; restore from backup");
+  return st.blob(0);
+}
+
+template <std::size_t N>
+Result<void> get_meta_fixed(Db& db, const char* key, std::array<unsigned char, N>& out) {
+  TILLID_ASSIGN(auto v, get_meta(db, key));
+  if (v.size() != N) return make_error(Errc::corrupt, std::string("vault metadata ") + key + " has the wrong length");
+  std::copy(v.begin(), v.end(), out.begin());
+  return {};
+}
+
+Result<void> make_dir(const fs::path& p) {
+  if (::mkdir(p.c_str(), 0700) != 0) return errno_error(errno, "cannot create directory " + p.string());
+  return {};
+}
+
+// Is there a marker saying `dir` is a vault? Reading only: open must change nothing.
+Result<void> check_marker(const fs::path& dir) {
+  std::error_code ec;
+  auto st = fs::status(dir, ec);
+  if (ec || !fs::exists(st))
+    return make_error(Errc::not_a_vault, dir.string() + " does not exist; give the path of a Tillid vault");
+  if (!fs::is_directory(st))
+    return make_error(Errc::not_a_vault, dir.string() + " is not a directory, so not a Tillid vault");
+  std::ifstream in(dir / kMarkerName, std::ios::binary);
+  if (!in)
+    return make_error(Errc::not_a_vault, dir.string() + " is not a Tillid vault (it has no " +
+                                             kMarkerName + " file); nothing was changed");
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (content.rfind("Tillid vault\n", 0) != 0)
+    return make_error(Errc::not_a_vault, dir.string() + " is not a Tillid vault (its " + kMarkerName +
+                                             " file is not ours); nothing was changed");
+  if (content != kMarkerContent)
+    return make_error(Errc::unsupported, dir.string() + " is a Tillid vault of a format this build does "
+                                                         "not understand; use a newer Tillid");
+  return {};
+}
+
+Result<UnlockedKeys> derive_keys(Secret master, Db& db, const Id16& vault_id, const PublicKey& pk) {
+  UnlockedKeys k;
+  k.item_wrap = derive_subkey(master, Subkey::item_key_wrap);
+  k.meta = derive_subkey(master, Subkey::metadata_seal);
+  Secret signing_wrap = derive_subkey(master, Subkey::signing_key_wrap);
+  k.master = std::move(master);
+  TILLID_ASSIGN(auto sealed, get_meta(db, "signing_secret_key"));
+  TILLID_ASSIGN(k.signing_sk, aead_open_secret(signing_wrap, sealed, signing_key_ad(vault_id, pk),
+                                               "the appliance signing key"));
+  PublicKey derived{};
+  if (k.signing_sk.size() != crypto_sign_SECRETKEYBYTES ||
+      crypto_sign_ed25519_sk_to_pk(derived.data(), k.signing_sk.data()) != 0 || derived != pk)
+    return make_error(Errc::corrupt, "the appliance signing key does not match its public key; restore from backup");
+  return k;
+}
+
+// Build the new vault's files inside `dir` (which exists and is empty).
+Result<void> build_vault(const fs::path& dir, const Passphrase& passphrase, const std::string& label,
+                         KdfCost cost) {
+  TILLID_TRY(make_dir(dir / kObjectsDir));
+  TILLID_TRY(make_dir(dir / kTmpDir));
+  // Create the database file ourselves, 0600, so SQLite (and its -wal/-shm, which copy the
+  // database's mode) never makes it world-readable under a lax umask.
+  {
+    TILLID_ASSIGN(Fd f, open_file(dir / kDbName, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    TILLID_TRY(f.close_checked("cannot create the metadata database"));
+  }
+  {
+    TILLID_ASSIGN(Db db, Db::open_existing(dir / kDbName));
+    TILLID_TRY(configure_connection(db));
+    TILLID_ASSIGN(Transaction tx, Transaction::begin(db, "cannot create the vault metadata"));
+    TILLID_TRY(create_schema(db));
+    Id16 vault_id = random_id();
+    PublicKey pk{};
+    Secret sk(crypto_sign_SECRETKEYBYTES);
+    crypto_sign_keypair(pk.data(), sk.data());
+    Secret master = Secret::random(kKeyBytes);
+    Secret signing_wrap = derive_subkey(master, Subkey::signing_key_wrap);
+    auto sealed_sk = aead_seal(signing_wrap, sk.bytes(), signing_key_ad(vault_id, pk));
+    std::vector<unsigned char> created;
+    put_u64le(created, static_cast<std::uint64_t>(std::time(nullptr)));
+    TILLID_TRY(put_meta(db, "vault_id", vault_id));
+    TILLID_TRY(put_meta(db, "created_unix", created));
+    TILLID_TRY(put_meta(db, "signing_public_key", pk));
+    TILLID_TRY(put_meta(db, "signing_secret_key", sealed_sk));
+    TILLID_TRY(insert_key_slot(db, vault_id, master, passphrase, label, cost));
+    TILLID_TRY(tx.commit());
+  }  // closing the last connection checkpoints the WAL into vault.db (synchronous=FULL fsyncs)
+  TILLID_TRY(fsync_dir(dir));
+  // The marker goes last: until it is durable, open() says "not a vault", so a crash during
+  // create never leaves something that looks like a working vault.
+  const std::string_view m = kMarkerContent;
+  TILLID_TRY(write_file_atomic(dir / kMarkerName, as_bytes(m)));
+  auto parent = fs::absolute(dir).parent_path();
+  return fsync_dir(parent);
+}
+
+}  // namespace
+
+Vault::Vault(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Vault::Vault(Vault&&) noexcept = default;
+Vault& Vault::operator=(Vault&&) noexcept = default;
+Vault::~Vault() = default;
+
+Result<void> Vault::create(const fs::path& dir, const Passphrase& passphrase,
+                           std::string slot_label, KdfCost cost, const Actor& actor) {
+  if (sodium_init() < 0) return make_error(Errc::internal, "libsodium failed to initialise");
+  // The access-log seam needs a State even though no vault is open yet.
+  State audit;
+  audit.dir = dir;
+  audit.actor = actor;
+  auto fail = [&](Error e) -> Result<void> {
+    audit.record_event(AuditAction::vault_created, "", "", AuditOutcome::failed, e.message);
+    return e;
+  };
+  if (passphrase.empty()) return fail(make_error(Errc::invalid_argument, "the passphrase is empty; choose a passphrase"));
+  std::error_code ec;
+  bool made_dir = false;
+  auto st = fs::status(dir, ec);
+  if (fs::exists(st)) {
+    if (!fs::is_directory(st))
+      return fail(make_error(Errc::already_exists, dir.string() + " exists and is not a directory"));
+    if (fs::exists(dir / kMarkerName, ec))
+      return fail(make_error(Errc::already_exists, dir.string() + " is already a Tillid vault; it was not changed"));
+    auto it = fs::directory_iterator(dir, ec);
+    if (ec) return fail(make_error(Errc::io, "cannot list " + dir.string() + ": " + ec.message()));
+    if (it != fs::directory_iterator())
+      return fail(make_error(Errc::already_exists, dir.string() + " is not empty and is not a vault; "
+                                                                  "choose a new or empty directory"));
+  } else {
+    auto r = make_dir(dir);
+    if (!r.ok()) return fail(r.error());
+    made_dir = true;
+  }
+  auto r = build_vault(dir, passphrase, slot_label, cost);
+  if (!r.ok()) {
+    // Leave nothing half-made behind: remove what we created (the directory was empty).
+    fs::remove(dir / kMarkerName, ec);
+    for (const char* n : {kDbName, "vault.db-wal", "vault.db-shm", "vault.db-journal", kObjectsDir, kTmpDir})
+      fs::remove_all(dir / n, ec);
+    if (made_dir) fs::remove(dir, ec);
+    return fail(r.error());
+  }
+  audit.record_event(AuditAction::vault_created, "", "", AuditOutcome::ok, "");
+  return {};
+}
+
+Result<Vault> Vault::open(const fs::path& dir, Actor actor) {
+  if (sodium_init() < 0) return make_error(Errc::internal, "libsodium failed to initialise");
+  TILLID_TRY(check_marker(dir));
+  std::error_code ec;
+  if (!fs::is_regular_file(dir / kDbName, ec))
+    return make_error(Errc::corrupt, dir.string() + " is a Tillid vault but its metadata database is missing; "
+                                                    "restore it from backup");
+  auto s = std::make_unique<State>();
+  s->dir = dir;
+  s->actor = std::move(actor);
+  TILLID_ASSIGN(s->db, Db::open_existing(s->db_path()));
+  TILLID_TRY(check_schema(s->db));
+  TILLID_TRY(configure_connection(s->db));
+  TILLID_TRY(get_meta_fixed(s->db, "vault_id", s->vault_id));
+  TILLID_TRY(get_meta_fixed(s->db, "signing_public_key", s->signing_pk));
+  return Vault(std::move(s));
+}
+
+Result<void> Vault::unlock(const Passphrase& passphrase) {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  if (s.keys) return {};
+  auto fail = [&](Error e) -> Result<void> {
+    s.record_event(AuditAction::unlock, "", "", AuditOutcome::failed, e.message);
+    return e;
+  };
+  auto slots = load_key_slots(s.db);
+  if (!slots.ok()) return fail(slots.error());
+  std::optional<Secret> master;
+  for (const auto& slot : slots.value()) {
+    auto m = try_key_slot(slot, s.vault_id, passphrase);
+    if (!m.ok()) return fail(m.error());
+    if (m.value()) {
+      master = std::move(*m.value());
+      break;
+    }
+  }
+  if (!master)
+    return fail(make_error(Errc::wrong_passphrase,
+                           "the passphrase does not open any key slot of this vault; nothing was changed"));
+  auto keys = derive_keys(std::move(*master), s.db, s.vault_id, s.signing_pk);
+  if (!keys.ok()) return fail(keys.error());
+  s.keys = std::move(keys.value());
+  // Finish what a crash interrupted before anyone sees the vault's contents.
+  auto rec = recover_interrupted_work(s);
+  if (!rec.ok()) {
+    s.keys.reset();
+    return fail(make_error(rec.error().code, "unlock stopped: recovery of interrupted work failed: " +
+                                                 rec.error().message));
+  }
+  s.record_event(AuditAction::unlock, "", "", AuditOutcome::ok, "");
+  return {};
+}
+
+bool Vault::is_unlocked() const {
+  std::lock_guard lk(state_->mutex);
+  return state_->keys.has_value();
+}
+
+Result<int> Vault::add_key_slot(const Passphrase& passphrase, std::string label, KdfCost cost) {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  auto r = [&]() -> Result<int> {
+    TILLID_TRY(s.require_unlocked());
+    return insert_key_slot(s.db, s.vault_id, s.keys->master, passphrase, label, cost);
+  }();
+  s.record_event(AuditAction::key_slot_added, "", "", r.ok() ? AuditOutcome::ok : AuditOutcome::failed,
+                 r.ok() ? "slot " + std::to_string(r.value()) : r.error().message);
+  return r;
+}
+
+Result<void> Vault::remove_key_slot(int slot_id) {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  auto r = [&]() -> Result<void> {
+    TILLID_TRY(s.require_unlocked());
+    TILLID_ASSIGN(Transaction tx, Transaction::begin(s.db, "cannot remove the key slot"));
+    TILLID_ASSIGN(Stmt count, s.db.prepare("SELECT count(*), sum(id = ?) FROM key_slots", "cannot count key slots"));
+    count.bind(1, static_cast<std::int64_t>(slot_id));
+    TILLID_ASSIGN(bool row, count.step());
+    if (!row || count.int64(1) == 0)
+      return make_error(Errc::not_found, "there is no key slot " + std::to_string(slot_id));
+    if (count.int64(0) <= 1)
+      return make_error(Errc::last_key_slot, "key slot " + std::to_string(slot_id) +
+                                                 " is the only one; add another slot before removing it");
+    TILLID_ASSIGN(Stmt del, s.db.prepare("DELETE FROM key_slots WHERE id = ?", "cannot remove the key slot"));
+    del.bind(1, static_cast<std::int64_t>(slot_id));
+    TILLID_TRY(del.run());
+    return tx.commit();
+  }();
+  s.record_event(AuditAction::key_slot_removed, "", "", r.ok() ? AuditOutcome::ok : AuditOutcome::failed,
+                 r.ok() ? "slot " + std::to_string(slot_id) : r.error().message);
+  return r;
+}
+
+Result<std::vector<KeySlotInfo>> Vault::key_slots() const {
+  std::lock_guard lk(state_->mutex);
+  TILLID_ASSIGN(auto rows, load_key_slots(state_->db));
+  std::vector<KeySlotInfo> out;
+  for (auto& r : rows) out.push_back(KeySlotInfo{r.id, r.label, r.created_unix});
+  return out;
+}
+
+Result<std::array<unsigned char, 32>> Vault::appliance_public_key() const {
+  std::lock_guard lk(state_->mutex);
+  return state_->signing_pk;
+}
+
+const fs::path& Vault::dir() const { return state_->dir; }
+
+}  // namespace tillid

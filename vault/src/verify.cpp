@@ -1,0 +1,105 @@
+// verify: check every item end to end and name each problem rather than stop at the first
+// (PRODUCT.md: "verify detects any changed, missing or reordered byte and names the item").
+// Per sealed item: sealed fields open, the manifest signature verifies against the stored
+// metadata, the object exists, names this item, authenticates chunk by chunk to its final
+// chunk, and its recomputed size and SHA-256 equal the stored ones. Then objects/ and the
+// items table must match one to one.
+#include <fcntl.h>
+
+#include <set>
+#include <system_error>
+
+#include "item_rows.hpp"
+#include "object_stream.hpp"
+#include "posix_io.hpp"
+#include "vault_state.hpp"
+
+namespace tillid {
+
+using namespace detail;
+namespace fs = std::filesystem;
+
+namespace {
+
+void check_item(Vault::State& s, ItemRow& row, VerifyReport& rep) {
+  const std::string& id = row.info.id;
+  auto problem = [&](std::string what) { rep.problems.push_back(VerifyProblem{id, std::move(what)}); };
+  Id16 bin;
+  if (!parse_id(id, bin)) {
+    problem("item id is malformed");
+    return;
+  }
+  if (!row.kind_known) problem("item kind in the metadata is unknown");
+  if (auto f = open_item_fields(s, row); !f.ok()) problem(f.error().message);
+  if (row.sha256.size() != 32) problem("stored SHA-256 has the wrong length");
+  if (!verify_manifest(s.signing_pk, manifest_of(row), row.signature))
+    problem("manifest signature does not verify against the stored metadata "
+            "(size, SHA-256, case, kind, time or creator altered)");
+
+  auto fd = open_file(s.object_path(id), O_RDONLY);
+  if (!fd.ok()) {
+    problem(fd.error().code == Errc::not_found ? "object file is missing (objects/" + id + ")"
+                                               : fd.error().message);
+    return;
+  }
+  auto reader = ObjectReader::open(fd->get(), bin, s.keys->item_wrap, "object");
+  if (!reader.ok()) {
+    problem(reader.error().message);
+    return;
+  }
+  if (reader->header().kind != row.info.kind) problem("object kind does not match the metadata");
+  auto d = decrypt_stream(reader.value(), nullptr);
+  if (!d.ok()) {
+    problem(d.error().message);
+    return;
+  }
+  rep.bytes_checked += d->size;
+  if (d->size != row.info.size)
+    problem("size does not match: metadata says " + std::to_string(row.info.size) +
+            " bytes, the object holds " + std::to_string(d->size));
+  if (row.sha256.size() == 32 && d->sha256 != row.info.sha256)
+    problem("SHA-256 does not match: metadata says " + to_hex(row.info.sha256) + ", the content hashes to " +
+            to_hex(d->sha256));
+}
+
+Result<VerifyReport> verify_locked(Vault::State& s) {
+  TILLID_TRY(s.require_unlocked());
+  VerifyReport rep;
+  TILLID_ASSIGN(auto rows, load_item_rows(s.db, "", nullptr));
+  std::set<std::string> known;
+  for (auto& row : rows) {
+    known.insert(row.info.id);
+    if (row.state == "sealed") {
+      check_item(s, row, rep);
+      ++rep.items_checked;
+    } else if (row.state == "pending") {
+      rep.problems.push_back({row.info.id, "item is pending (an interrupted add); lock and unlock the vault to "
+                                           "let recovery remove it"});
+    }
+    // 'recording' rows are checked by the capture issue's recovery; not yet produced.
+  }
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(s.objects_dir(), ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (known.count(name) == 0)
+      rep.problems.push_back({"", "unaccounted object objects/" + name + ": no item in the metadata refers to it"});
+  }
+  if (ec) return make_error(Errc::io, "cannot list " + s.objects_dir().string() + ": " + ec.message());
+  return rep;
+}
+
+}  // namespace
+
+Result<VerifyReport> Vault::verify() const {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  auto r = verify_locked(s);
+  s.record_event(AuditAction::verify_run, "", "", r.ok() ? AuditOutcome::ok : AuditOutcome::failed,
+                 r.ok() ? std::to_string(r->items_checked) + " items, " + std::to_string(r->problems.size()) +
+                              " problems"
+                        : r.error().message);
+  return r;
+}
+
+}  // namespace tillid
