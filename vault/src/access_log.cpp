@@ -347,6 +347,8 @@ Result<std::uint64_t> AccessLog::append_batch(std::span<const LogEvent> events) 
 
 Result<Checkpoint> AccessLog::sign_checkpoint(const Secret& secret_key, std::span<const unsigned char, 32> public_key) {
   State& s = *state_;
+  // Check the key even when nothing new needs signing, so a wrong key is never silent.
+  TILLID_TRY(checkpoint::sign("", s.options.origin, secret_key, public_key));
   std::lock_guard cp(s.cp_mu);
   std::uint64_t size;
   LogHash root;

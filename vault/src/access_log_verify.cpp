@@ -67,8 +67,18 @@ Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifie
       problem(LogProblemKind::malformed, i, "entry seq " + seqs(i) + ": " + e.error().message);
       contiguous = false;
     } else if (e->seq > i) {
-      problem(LogProblemKind::removed, i, "entry seq " + seqs(i) + " is missing (the next entry found is seq " +
-                                              seqs(e->seq) + "): entries were removed");
+      // Removed, or moved further down the file? Look for seq i among the later records.
+      bool later = false;
+      for (std::uint64_t j = i + 1; j < scan.records.size() && !later; ++j) {
+        auto f = decode_log_entry(scan.records[j].payload);
+        later = f && f->seq == i;
+      }
+      if (later)
+        problem(LogProblemKind::reordered, i, "position " + seqs(i) + " holds entry seq " + seqs(e->seq) +
+                                                  " and seq " + seqs(i) + " comes later: entries were reordered from seq " + seqs(i));
+      else
+        problem(LogProblemKind::removed, i, "entry seq " + seqs(i) + " is missing (the next entry found is seq " +
+                                                seqs(e->seq) + "): entries were removed");
       contiguous = false;
     } else if (e->seq < i) {
       problem(LogProblemKind::reordered, i, "position " + seqs(i) + " holds entry seq " + seqs(e->seq) +
@@ -142,31 +152,40 @@ Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifie
   }
 
   // 3. Checkpoints the auditor kept: the log must contain each as a prefix (no rollback, no fork).
+  //    Kept checkpoints that still match bound where a rewritten history can begin.
+  struct Kept {
+    Checkpoint c;
+    bool matches;
+  };
+  std::vector<Kept> kept;
+  std::uint64_t kept_good = 0;
   for (std::size_t k = 0; k < kept_checkpoints.size(); ++k) {
     auto c = open_checkpoint(kept_checkpoints[k], verifier_key);
     if (!c) {
       problem(LogProblemKind::bad_signature, std::nullopt, "kept checkpoint #" + seqs(k) + ": " + c.error().message);
       continue;
     }
-    if (c->size > n) {
+    bool ok = false;
+    if (c->size <= n) {
+      const auto proof = tree.consistency_path(h, c->size, n);
+      ok = tree.root_at(h, c->size) == c->root && verify_consistency(c->size, n, c->root, rep.root, proof);
+    }
+    if (ok) kept_good = std::max(kept_good, c->size);
+    kept.push_back({std::move(c).value(), ok});
+  }
+  for (const auto& [c, ok] : kept) {
+    if (ok) continue;
+    if (c.size > n) {
       problem(LogProblemKind::rolled_back, n, "log rolled back: a checkpoint kept by the auditor covers " +
-                                                  seqs(c->size) + " entries but the log has only " + seqs(n) +
+                                                  seqs(c.size) + " entries but the log has only " + seqs(n) +
                                                   "; seq " + seqs(n) + " onwards is missing");
       continue;
     }
-    const LogHash old_root = tree.root_at(h, c->size);
-    const auto proof = tree.consistency_path(h, c->size, n);
-    if (old_root != c->root || !verify_consistency(c->size, n, c->root, rep.root, proof)) {
-      std::uint64_t g = 0;
-      for (std::uint64_t s : good_sizes)
-        if (s <= c->size) g = std::max(g, s);
-      problem(LogProblemKind::forked, g,
-              (c->size == n ? "log forked: same size " + seqs(n) + " as a kept checkpoint but a different root"
-                            : "log forked: its first " + seqs(c->size) + " entries differ from a kept checkpoint") +
-                  "; history was rewritten at or after seq " + seqs(g));
-      continue;
-    }
-    good_sizes.push_back(c->size);
+    const std::uint64_t g = std::min(kept_good, c.size);
+    problem(LogProblemKind::forked, g,
+            (c.size == n ? "log forked: same size " + seqs(n) + " as a kept checkpoint but a different root"
+                         : "log forked: its first " + seqs(c.size) + " entries differ from a kept checkpoint") +
+                "; history was rewritten at or after seq " + seqs(g) + " (the largest kept checkpoint that still matches)");
   }
 
   if (!rep.latest_checkpoint)
