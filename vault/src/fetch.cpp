@@ -36,10 +36,16 @@ Result<ItemInfo> fetch_locked(Vault::State& s, const std::string& item_id, const
   if (!verify_manifest(s.signing_pk, manifest_of(row), row.signature))
     return make_error(Errc::corrupt, label + ": its manifest signature does not verify (metadata altered); "
                                              "nothing was fetched; run verify");
-  TILLID_ASSIGN(Fd fd, open_file(s.object_path(item_id), O_RDONLY));
+  auto fd = open_file(s.object_path(item_id), O_RDONLY);
+  if (!fd.ok()) {
+    if (fd.error().code == Errc::not_found)
+      return make_error(Errc::corrupt, label + ": its object file is missing from the vault; run verify and "
+                                               "restore the object from backup");
+    return fd.error();
+  }
   Id16 id;
   parse_id(item_id, id);
-  TILLID_ASSIGN(ObjectReader reader, ObjectReader::open(fd.get(), id, s.keys->item_wrap, label));
+  TILLID_ASSIGN(ObjectReader reader, ObjectReader::open(fd->get(), id, s.keys->item_wrap, label));
   if (reader.header().kind != row.info.kind)
     return make_error(Errc::corrupt, label + ": object kind does not match its metadata; run verify");
   TILLID_ASSIGN(StreamDigest d, decrypt_stream(reader, &sink));
