@@ -58,11 +58,9 @@ int ChunkEncoder::on_page(void* user, const unsigned char* page, std::int32_t le
   // A page whose granule is -1 ends inside a packet that continues on the next page; a
   // chunk may not end there or its stream would not decode up to its end.
   const std::int64_t granule = read_granule(page);
-  if (granule != -1) {
-    self->complete_ = self->pending_.size();
-    self->last_granule_ = granule;
-  }
-  if (page[5] & kFlagEos) self->eos_ = true;
+  const bool eos = (page[5] & kFlagEos) != 0;
+  if (eos) self->eos_ = true;
+  if (granule != -1) self->page_ends_.push_back({self->pending_.size(), granule, eos});
   return 0;
 }
 
@@ -114,7 +112,7 @@ Result<std::unique_ptr<ChunkEncoder>> ChunkEncoder::create(AudioFormat input, co
   if ((err = ope_encoder_ctl(enc, OPE_SET_MUXING_DELAY(48000))) != OPE_OK) return ope_error("muxing delay", err);
   if ((err = ope_encoder_ctl(enc, OPE_SET_DECISION_DELAY(0))) != OPE_OK) return ope_error("decision delay", err);
   if ((err = ope_encoder_flush_header(enc)) != OPE_OK) return ope_error("writing the headers", err);
-  TILLID_TRY(self->emit_complete_pages());
+  TILLID_TRY(self->emit_complete_pages(true));
   return self;
 }
 
@@ -123,34 +121,42 @@ Result<void> ChunkEncoder::write(std::span<const std::int16_t> interleaved) {
   const int err = ope_encoder_write(enc_.get(), interleaved.data(), frames);
   if (page_error_) return make_error(Errc::internal, "Opus encoder produced a malformed Ogg page");
   if (err != OPE_OK) return ope_error("encoding", err);
-  if (complete_ == 0) return {};
-  return emit_complete_pages();
+  if (page_ends_.empty()) return {};
+  return emit_complete_pages(false);
 }
 
 Result<void> ChunkEncoder::finish() {
   const int err = ope_encoder_drain(enc_.get());
   if (page_error_) return make_error(Errc::internal, "Opus encoder produced a malformed Ogg page");
   if (err != OPE_OK) return ope_error("ending the stream", err);
-  if (!eos_ || complete_ != pending_.size())
+  if (!eos_ || page_ends_.empty() || page_ends_.back().offset != pending_.size())
     return make_error(Errc::internal, "Opus encoder ended the stream without a final page");
-  return emit_complete_pages();
+  return emit_complete_pages(false);
 }
 
-Result<void> ChunkEncoder::emit_complete_pages() {
-  if (complete_ == 0) return {};
-  const bool last = eos_ && complete_ == pending_.size();
-  Chunk chunk;
-  chunk.bytes = std::span<const std::uint8_t>(pending_.data(), complete_);
-  chunk.index = next_index_;
-  chunk.begin = emitted_end_;
-  // Granule positions count 48 kHz samples including the pre-skip (RFC 7845 §4).
-  chunk.end = std::max(emitted_end_, AudioTime(std::max<std::int64_t>(0, last_granule_ - preskip_)));
-  chunk.last = last;
-  TILLID_TRY(emit_(chunk));
-  ++next_index_;
-  emitted_end_ = chunk.end;
-  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(complete_));
-  complete_ = 0;
+Result<void> ChunkEncoder::emit_complete_pages(bool one_chunk) {
+  // Normally one page arrives per write; draining at the end can complete two (the last
+  // full second and the short EOS page), which go out as two chunks to keep each chunk
+  // within one second.
+  if (page_ends_.empty()) return {};
+  std::size_t begin = 0;
+  for (std::size_t i = one_chunk ? page_ends_.size() - 1 : 0; i < page_ends_.size(); ++i) {
+    const PageEnd& mark = page_ends_[i];
+    Chunk chunk;
+    chunk.bytes = std::span<const std::uint8_t>(pending_.data() + begin, mark.offset - begin);
+    chunk.index = next_index_;
+    chunk.begin = emitted_end_;
+    // Granule positions count 48 kHz samples including the pre-skip (RFC 7845 §4).
+    chunk.end = std::max(emitted_end_, AudioTime(std::max<std::int64_t>(0, mark.granule - preskip_)));
+    chunk.last = mark.eos;
+    TILLID_TRY(emit_(chunk));
+    ++next_index_;
+    emitted_end_ = chunk.end;
+    begin = mark.offset;
+  }
+  // Keep any pages that end inside a continued packet for the next chunk.
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(begin));
+  page_ends_.clear();
   return {};
 }
 

@@ -32,7 +32,8 @@ class ChunkEncoder {
   ChunkEncoder() = default;
   static int on_page(void* self, const unsigned char* page, std::int32_t len);
   static int on_close(void* self);
-  Result<void> emit_complete_pages();
+  // Emits the complete pages, one chunk per page (or all as one chunk, for the headers).
+  Result<void> emit_complete_pages(bool one_chunk);
 
   struct EncDeleter {
     void operator()(OggOpusEnc* enc) const;
@@ -40,9 +41,15 @@ class ChunkEncoder {
   std::unique_ptr<OggOpusEnc, EncDeleter> enc_;
   std::function<Result<void>(const Chunk&)> emit_;
   int channels_ = 1;
+  // A point in pending_ where a page ends that a chunk may end with: the page's granule
+  // position is not -1, so no packet continues past it.
+  struct PageEnd {
+    std::size_t offset;
+    std::int64_t granule;
+    bool eos;
+  };
   std::vector<std::uint8_t> pending_;  // pages written by libopusenc, not yet emitted
-  std::size_t complete_ = 0;           // pending_[0, complete_) ends with a packet boundary
-  std::int64_t last_granule_ = 0;
+  std::vector<PageEnd> page_ends_;
   std::int64_t preskip_ = -1;
   bool eos_ = false;
   bool page_error_ = false;

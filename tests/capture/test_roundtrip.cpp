@@ -83,6 +83,10 @@ TEST_CASE("the stream cut after any chunk decodes up to that chunk", "[capture][
   run_ok("sox " + quote(speech) + " -r 48000 -c 2 " + quote(dir / "s.wav") + " trim 0 8");
   Encoded e = encode_wav(dir / "s.wav");
   REQUIRE(e.out.chunks.size() >= 9);
+  // A whole number of seconds: the drain completes the 8th second's page and the short EOS
+  // page together, and they must still go out as separate chunks of at most a second.
+  for (const Chunk& c : e.out.chunks) CHECK(c.end - c.begin <= AudioTime(48000));
+  CHECK(e.out.chunks.back().end == std::chrono::seconds(8));
   for (std::size_t k : {1u, 2u, 4u, 7u}) {
     INFO("cut after chunk " << k);
     const fs::path cut = dir / ("cut" + std::to_string(k) + ".opus");
