@@ -217,7 +217,7 @@ TEST_CASE("signed checkpoints follow the C2SP formats", "[log]") {
   CHECK(rep->entries == 5);
 }
 
-TEST_CASE("a torn tail is cut on open; a damaged middle record is tampering", "[log]") {
+TEST_CASE("a torn tail is cut on open, a damaged middle record is tampering", "[log]") {
   TempDir dir;
   Key key;
   const auto path = dir.path / "log";

@@ -127,6 +127,9 @@ TEST_CASE("HTML report is self-contained, escaped, and renders", "[log][report]"
   bad.first_bad_seq = 3;
   CHECK(render_log_html(all, "x", &bad).find("LOG VERIFICATION FAILED — first bad seq 3") != std::string::npos);
 
+  // TILLID_KEEP_LOG_REPORT=<dir> keeps the page (and screenshot) for a person to look at.
+  const char* keep = std::getenv("TILLID_KEEP_LOG_REPORT");
+  if (keep != nullptr) fs::copy_file(file, fs::path(keep) / "log-report.html", fs::copy_options::overwrite_existing);
   const char* chromium = "/usr/bin/chromium";
   if (!fs::exists(chromium)) {
     WARN("SKIPPED: /usr/bin/chromium is missing, HTML not rendered (install the `chromium` package)");
@@ -144,6 +147,7 @@ TEST_CASE("HTML report is self-contained, escaped, and renders", "[log][report]"
   const Bytes sig = read_bytes(png);
   REQUIRE(sig.size() > 8);
   CHECK(std::memcmp(sig.data(), "\x89PNG", 4) == 0);
+  if (keep != nullptr) fs::copy_file(png, fs::path(keep) / "log-report.png", fs::copy_options::overwrite_existing);
   CHECK(run(flags + " --dump-dom file://" + file.string() + " > " + dom.string() + " 2>/dev/null") == 0);
   const std::string d = text_of(read_bytes(dom));
   for (int seq = 0; seq < 10; ++seq) CHECK(d.find("data-seq=\"" + std::to_string(seq) + "\"") != std::string::npos);
