@@ -94,7 +94,7 @@ inline tillid::ByteSource buffer_source(const Bytes& b, std::size_t step = SIZE_
   auto pos = std::make_shared<std::size_t>(0);
   return [&b, pos, step](std::span<unsigned char> buf) -> tillid::Result<std::size_t> {
     std::size_t n = std::min({buf.size(), b.size() - *pos, step});
-    std::memcpy(buf.data(), b.data() + *pos, n);
+    if (n > 0) std::memcpy(buf.data(), b.data() + *pos, n);
     *pos += n;
     return n;
   };
