@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tillid/access_log.hpp"
 #include "vault_test_util.hpp"
 
 using namespace tillid;
@@ -27,6 +28,18 @@ TEST_CASE("a wrong passphrase is refused and changes nothing", "[vault][errors]"
     CHECK(v->verify().error().code == Errc::locked);
   }
   CHECK(hash_tree(dir) == before);
+  // The refused attempts themselves are in the access log: the unlock, then the two calls
+  // made while locked.
+  auto entries = read_log_entries(dir / "log");
+  REQUIRE(entries.ok());
+  REQUIRE(entries->size() >= 3);
+  const auto& unlock = (*entries)[entries->size() - 3];
+  CHECK(unlock.action == LogAction::unlock);
+  CHECK(unlock.outcome == LogOutcome::refused);
+  CHECK(unlock.details == "wrong_passphrase");
+  CHECK(entries->back().action == LogAction::verify_run);
+  CHECK(entries->back().outcome == LogOutcome::refused);
+  CHECK(entries->back().details == "locked");
   reopen(dir);  // and the right one still works
 }
 
@@ -137,12 +150,15 @@ TEST_CASE("key slots: several officers, add and remove, never the last", "[vault
     CHECK(last.error().code == Errc::last_key_slot);
     CHECK(v.key_slots()->size() == 1);
   }
-  auto v = Vault::open(dir, Actor{});
-  REQUIRE(v.ok());
-  CHECK(v->unlock(pass(kPass)).error().code == Errc::wrong_passphrase);
-  CHECK(v->unlock(pass(kPass2)).ok());
+  {
+    auto v = Vault::open(dir, Actor{});
+    REQUIRE(v.ok());
+    CHECK(v->unlock(pass(kPass)).error().code == Errc::wrong_passphrase);
+    CHECK(v->unlock(pass(kPass2)).ok());
+  }
   // A locked vault refuses slot changes.
   auto locked = Vault::open(dir, Actor{});
+  REQUIRE(locked.ok());
   CHECK(locked->add_key_slot(pass("x"), "x", KdfCost::minimum()).error().code == Errc::locked);
 }
 

@@ -108,10 +108,14 @@ inline tillid::ByteSink collect_sink(Bytes& out) {
 }
 
 // SHA-256 of path and content of every regular file under `dir`, keyed by relative path.
+// The access log (log/) is left out: its job is to record every attempt, refused ones too.
 inline std::map<std::string, Digest> hash_tree(const fs::path& dir) {
   std::map<std::string, Digest> out;
-  for (auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) out[fs::relative(e.path(), dir).string()] = sha256(read_file(e.path()));
+  for (auto& e : fs::recursive_directory_iterator(dir)) {
+    auto rel = fs::relative(e.path(), dir).string();
+    if (rel.rfind("log/", 0) == 0) continue;
+    if (e.is_regular_file()) out[rel] = sha256(read_file(e.path()));
+  }
   return out;
 }
 

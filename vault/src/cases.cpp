@@ -93,8 +93,7 @@ Result<CaseInfo> Vault::add_case(const NewCase& nc) {
     }
     return c;
   }();
-  s.record_event(AuditAction::case_added, r.ok() ? r->id : "", "",
-                 r.ok() ? AuditOutcome::ok : AuditOutcome::failed, r.ok() ? "" : r.error().message);
+  TILLID_TRY(s.record_result(LogAction::case_created, r.ok() ? r->id : "", "", r));
   return r;
 }
 
@@ -114,8 +113,7 @@ Result<std::vector<CaseInfo>> Vault::cases() const {
     }
     return out;
   }();
-  s.record_event(AuditAction::cases_listed, "", "", r.ok() ? AuditOutcome::ok : AuditOutcome::failed,
-                 r.ok() ? std::to_string(r->size()) + " cases" : r.error().message);
+  TILLID_TRY(s.record_result(LogAction::cases_listed, "", "", r, r.ok() ? std::to_string(r->size()) + " cases" : ""));
   return r;
 }
 
@@ -123,8 +121,7 @@ Result<CaseInfo> Vault::find_case(const std::string& id_or_number) const {
   std::lock_guard lk(state_->mutex);
   State& s = *state_;
   auto r = find_case_locked(s, id_or_number);
-  s.record_event(AuditAction::case_viewed, r.ok() ? r->id : "", "",
-                 r.ok() ? AuditOutcome::ok : AuditOutcome::failed, r.ok() ? "" : r.error().message);
+  TILLID_TRY(s.record_result(LogAction::case_viewed, r.ok() ? r->id : "", "", r));
   return r;
 }
 

@@ -76,9 +76,8 @@ Result<std::vector<ItemInfo>> Vault::items(std::optional<std::string> case_id) c
     }
     return out;
   }();
-  s.record_event(AuditAction::items_listed, case_id.value_or(""), "",
-                 r.ok() ? AuditOutcome::ok : AuditOutcome::failed,
-                 r.ok() ? std::to_string(r->size()) + " items" : r.error().message);
+  TILLID_TRY(s.record_result(LogAction::items_listed, case_id.value_or(""), "", r,
+                             r.ok() ? std::to_string(r->size()) + " items" : ""));
   return r;
 }
 
@@ -86,8 +85,7 @@ Result<ItemInfo> Vault::item(const std::string& item_id) const {
   std::lock_guard lk(state_->mutex);
   State& s = *state_;
   auto r = sealed_item_locked(s, item_id);
-  s.record_event(AuditAction::item_viewed, r.ok() ? r->info.case_id : "", item_id,
-                 r.ok() ? AuditOutcome::ok : AuditOutcome::failed, r.ok() ? "" : r.error().message);
+  TILLID_TRY(s.record_result(LogAction::item_viewed, r.ok() ? r->info.case_id : "", loggable_id(item_id), r));
   if (!r.ok()) return r.error();
   return std::move(r.value().info);
 }
@@ -96,8 +94,7 @@ Result<ItemInfo> Vault::fetch(const std::string& item_id, const ByteSink& sink) 
   std::lock_guard lk(state_->mutex);
   State& s = *state_;
   auto r = fetch_locked(s, item_id, sink);
-  s.record_event(AuditAction::item_fetched, r.ok() ? r->case_id : "", item_id,
-                 r.ok() ? AuditOutcome::ok : AuditOutcome::failed, r.ok() ? "" : r.error().message);
+  TILLID_TRY(s.record_result(LogAction::item_read, r.ok() ? r->case_id : "", loggable_id(item_id), r));
   return r;
 }
 

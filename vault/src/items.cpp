@@ -124,8 +124,7 @@ Result<ItemInfo> Vault::add_document(const std::string& case_id, const ByteSourc
   Ingest in;
   auto r = ingest_locked(s, in, case_id, ItemKind::document, content, title, file_name);
   if (!r.ok()) discard_failed_ingest(s, in);
-  s.record_event(AuditAction::item_added, r.ok() ? r->case_id : "", in.id,
-                 r.ok() ? AuditOutcome::ok : AuditOutcome::failed, r.ok() ? "" : r.error().message);
+  TILLID_TRY(s.record_result(LogAction::item_added, r.ok() ? r->case_id : "", in.id, r));
   return r;
 }
 
@@ -137,7 +136,7 @@ Result<ItemInfo> Vault::add_document_file(const std::string& case_id, const fs::
     Error e = errno_error(err, "cannot open the input file " + file.string());
     if (err == EACCES || err == EPERM) e.message += " (check the file's permissions)";
     std::lock_guard lk(state_->mutex);
-    state_->record_event(AuditAction::item_added, "", "", AuditOutcome::failed, e.message);
+    TILLID_TRY(state_->record_failure(LogAction::item_added, "", "", e));
     return e;
   }
   Fd fd(raw);
@@ -151,7 +150,7 @@ Result<ItemInfo> Vault::add_document_file(const std::string& case_id, const fs::
     bad = make_error(Errc::invalid_argument, file.string() + " is not a regular file; give a file to add");
   if (bad) {
     std::lock_guard lk(state_->mutex);
-    state_->record_event(AuditAction::item_added, "", "", AuditOutcome::failed, bad->message);
+    TILLID_TRY(state_->record_failure(LogAction::item_added, "", "", *bad));
     return *bad;
   }
   ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);

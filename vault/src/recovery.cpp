@@ -35,9 +35,7 @@ Result<void> recover_interrupted_work(Vault::State& s) {
   for (const auto& row : rows) {
     if (row.state == "pending") {
       auto r = discard_pending(s, row);
-      s.record_event(AuditAction::recovery, row.info.case_id, row.info.id,
-                     r.ok() ? AuditOutcome::ok : AuditOutcome::failed,
-                     r.ok() ? "interrupted add discarded" : r.error().message);
+      TILLID_TRY(s.record_result(LogAction::recovery, row.info.case_id, row.info.id, r, "interrupted add discarded"));
       TILLID_TRY(r);
     } else if (row.state == "recording") {
       // Recovery of interrupted recordings lands with the capture issue; leave them intact.
@@ -57,7 +55,7 @@ Result<void> recover_interrupted_work(Vault::State& s) {
   if (ec) return make_error(Errc::io, "cannot list " + s.tmp_dir().string() + ": " + ec.message());
   if (removed) {
     TILLID_TRY(fsync_dir(s.tmp_dir()));
-    s.record_event(AuditAction::recovery, "", "", AuditOutcome::ok, "stray temporary files removed");
+    TILLID_TRY(s.record_event(LogAction::recovery, "", "", LogOutcome::ok, "stray temporary files removed"));
   }
   return {};
 }

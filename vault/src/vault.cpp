@@ -98,9 +98,23 @@ Result<UnlockedKeys> derive_keys(Secret master, Db& db, const Id16& vault_id, co
   return k;
 }
 
+// The access log starts with the vault's creation and a first signed checkpoint (LOG-FORMAT.md).
+Result<void> start_access_log(const fs::path& log_dir, const Id16& vault_id, const PublicKey& pk,
+                              const Secret& sk, const Actor& actor) {
+  TILLID_ASSIGN(AccessLog log, AccessLog::create(log_dir, AccessLogOptions{log_origin(vault_id), {}}));
+  LogEvent created;
+  created.actor_id = actor.id;
+  created.actor_role = actor.role;
+  created.action = LogAction::vault_init;
+  created.details = "vault format 1";
+  TILLID_TRY(log.append(created));
+  TILLID_TRY(log.sign_checkpoint(sk, pk));
+  return {};
+}
+
 // Build the new vault's files inside `dir` (which exists and is empty).
 Result<void> build_vault(const fs::path& dir, const Passphrase& passphrase, const std::string& label,
-                         KdfCost cost) {
+                         KdfCost cost, const Actor& actor) {
   TILLID_TRY(make_dir(dir / kObjectsDir));
   TILLID_TRY(make_dir(dir / kTmpDir));
   // Create the database file ourselves, 0600, so SQLite (and its -wal/-shm, which copy the
@@ -128,6 +142,7 @@ Result<void> build_vault(const fs::path& dir, const Passphrase& passphrase, cons
     TILLID_TRY(put_meta(db, "signing_public_key", pk));
     TILLID_TRY(put_meta(db, "signing_secret_key", sealed_sk));
     TILLID_TRY(insert_key_slot(db, vault_id, master, passphrase, label, cost));
+    TILLID_TRY(start_access_log(dir / kLogDir, vault_id, pk, sk, actor));
     TILLID_TRY(tx.commit());
   }  // closing the last connection checkpoints the WAL into vault.db (synchronous=FULL fsyncs)
   TILLID_TRY(fsync_dir(dir));
@@ -149,14 +164,8 @@ Vault::~Vault() = default;
 Result<void> Vault::create(const fs::path& dir, const Passphrase& passphrase,
                            std::string slot_label, KdfCost cost, const Actor& actor) {
   if (sodium_init() < 0) return make_error(Errc::internal, "libsodium failed to initialise");
-  // The access-log seam needs a State even though no vault is open yet.
-  State audit;
-  audit.dir = dir;
-  audit.actor = actor;
-  auto fail = [&](Error e) -> Result<void> {
-    audit.record_event(AuditAction::vault_created, "", "", AuditOutcome::failed, e.message);
-    return e;
-  };
+  // Failures before the vault exists cannot be logged: there is no log yet. They change nothing.
+  auto fail = [](Error e) -> Result<void> { return e; };
   if (passphrase.empty()) return fail(make_error(Errc::invalid_argument, "the passphrase is empty; choose a passphrase"));
   std::error_code ec;
   bool made_dir = false;
@@ -176,16 +185,15 @@ Result<void> Vault::create(const fs::path& dir, const Passphrase& passphrase,
     if (!r.ok()) return fail(r.error());
     made_dir = true;
   }
-  auto r = build_vault(dir, passphrase, slot_label, cost);
+  auto r = build_vault(dir, passphrase, slot_label, cost, actor);
   if (!r.ok()) {
     // Leave nothing half-made behind: remove what we created (the directory was empty).
     fs::remove(dir / kMarkerName, ec);
-    for (const char* n : {kDbName, "vault.db-wal", "vault.db-shm", "vault.db-journal", kObjectsDir, kTmpDir})
+    for (const char* n : {kDbName, "vault.db-wal", "vault.db-shm", "vault.db-journal", kObjectsDir, kTmpDir, kLogDir})
       fs::remove_all(dir / n, ec);
     if (made_dir) fs::remove(dir, ec);
     return fail(r.error());
   }
-  audit.record_event(AuditAction::vault_created, "", "", AuditOutcome::ok, "");
   return {};
 }
 
@@ -204,6 +212,14 @@ Result<Vault> Vault::open(const fs::path& dir, Actor actor) {
   TILLID_TRY(configure_connection(s->db));
   TILLID_TRY(get_meta_fixed(s->db, "vault_id", s->vault_id));
   TILLID_TRY(get_meta_fixed(s->db, "signing_public_key", s->signing_pk));
+  auto log = AccessLog::open(s->log_dir(), AccessLogOptions{log_origin(s->vault_id), {}});
+  if (!log) {
+    if (log.error().code == Errc::not_found)
+      return make_error(Errc::corrupt, dir.string() + " is a Tillid vault but its access log is missing; "
+                                                      "restore it from backup and tell the auditor");
+    return make_error(log.error().code, "cannot open the vault's access log: " + log.error().message);
+  }
+  s->log = std::move(log).value();
   return Vault(std::move(s));
 }
 
@@ -212,7 +228,7 @@ Result<void> Vault::unlock(const Passphrase& passphrase) {
   State& s = *state_;
   if (s.keys) return {};
   auto fail = [&](Error e) -> Result<void> {
-    s.record_event(AuditAction::unlock, "", "", AuditOutcome::failed, e.message);
+    TILLID_TRY(s.record_failure(LogAction::unlock, "", "", e));
     return e;
   };
   auto slots = load_key_slots(s.db);
@@ -239,7 +255,7 @@ Result<void> Vault::unlock(const Passphrase& passphrase) {
     return fail(make_error(rec.error().code, "unlock stopped: recovery of interrupted work failed: " +
                                                  rec.error().message));
   }
-  s.record_event(AuditAction::unlock, "", "", AuditOutcome::ok, "");
+  TILLID_TRY(s.record_event(LogAction::unlock, "", "", LogOutcome::ok, ""));
   return {};
 }
 
@@ -255,8 +271,7 @@ Result<int> Vault::add_key_slot(const Passphrase& passphrase, std::string label,
     TILLID_TRY(s.require_unlocked());
     return insert_key_slot(s.db, s.vault_id, s.keys->master, passphrase, label, cost);
   }();
-  s.record_event(AuditAction::key_slot_added, "", "", r.ok() ? AuditOutcome::ok : AuditOutcome::failed,
-                 r.ok() ? "slot " + std::to_string(r.value()) : r.error().message);
+  TILLID_TRY(s.record_result(LogAction::key_slot_added, "", "", r, r.ok() ? "slot " + std::to_string(r.value()) : ""));
   return r;
 }
 
@@ -279,8 +294,7 @@ Result<void> Vault::remove_key_slot(int slot_id) {
     TILLID_TRY(del.run());
     return tx.commit();
   }();
-  s.record_event(AuditAction::key_slot_removed, "", "", r.ok() ? AuditOutcome::ok : AuditOutcome::failed,
-                 r.ok() ? "slot " + std::to_string(slot_id) : r.error().message);
+  TILLID_TRY(s.record_result(LogAction::key_slot_removed, "", "", r, "slot " + std::to_string(slot_id)));
   return r;
 }
 

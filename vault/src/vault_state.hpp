@@ -13,6 +13,7 @@
 #include "crypto.hpp"
 #include "manifest.hpp"
 #include "sqlite_db.hpp"
+#include "tillid/access_log.hpp"
 #include "tillid/vault.hpp"
 
 namespace tillid {
@@ -24,25 +25,8 @@ inline constexpr const char* kMarkerName = "TILLID-VAULT";
 inline constexpr const char* kDbName = "vault.db";
 inline constexpr const char* kObjectsDir = "objects";
 inline constexpr const char* kTmpDir = "tmp";
+inline constexpr const char* kLogDir = "log";
 inline constexpr std::string_view kMarkerContent = "Tillid vault\nformat 1\n";
-
-enum class AuditAction {
-  vault_created,
-  unlock,
-  key_slot_added,
-  key_slot_removed,
-  case_added,
-  cases_listed,
-  case_viewed,
-  item_added,
-  items_listed,
-  item_viewed,
-  item_fetched,
-  verify_run,
-  recovery,
-};
-
-enum class AuditOutcome { ok, failed };
 
 // Keys that exist only while the vault is unlocked, all in sodium_malloc'ed memory.
 struct UnlockedKeys {
@@ -62,10 +46,12 @@ struct Vault::State {
   detail::Id16 vault_id{};
   detail::PublicKey signing_pk{};
   std::optional<detail::UnlockedKeys> keys;
+  std::optional<AccessLog> log;  // <vault>/log, open while the vault is open
 
   std::filesystem::path db_path() const { return dir / detail::kDbName; }
   std::filesystem::path objects_dir() const { return dir / detail::kObjectsDir; }
   std::filesystem::path tmp_dir() const { return dir / detail::kTmpDir; }
+  std::filesystem::path log_dir() const { return dir / detail::kLogDir; }
   std::filesystem::path object_path(std::string_view item_id) const {
     return objects_dir() / std::string(item_id);
   }
@@ -78,20 +64,38 @@ struct Vault::State {
     return {};
   }
 
-  // The one place every operation reports what it did, for whom, and how it ended.
-  // `details` never holds content, titles, names, CPR numbers or key material.
-  void record_event(detail::AuditAction action, std::string_view case_id, std::string_view item_id,
-                    detail::AuditOutcome outcome, std::string_view details) {
-    // access log: wired in by the access-log change
-    (void)action;
-    (void)case_id;
-    (void)item_id;
-    (void)outcome;
-    (void)details;
+  // The one place every operation reports what it did, for whom, and how it ended: an entry
+  // in the access log, durable before this returns, then a fresh signed checkpoint when the
+  // signing key is available (LOG-FORMAT.md). An operation whose entry cannot be written
+  // fails: evidence is never handed out unlogged. `details` never holds content, titles,
+  // names, CPR numbers, file paths or key material.
+  Result<void> record_event(LogAction action, std::string_view case_id, std::string_view item_id,
+                            LogOutcome outcome, std::string_view details);
+
+  // record_event for an operation's result: ok with `ok_details`, or the error's code name
+  // (never its message, which may name a file) as refused/failed.
+  template <class T>
+  Result<void> record_result(LogAction action, std::string_view case_id, std::string_view item_id,
+                             const Result<T>& r, std::string_view ok_details = "") {
+    if (r.ok()) return record_event(action, case_id, item_id, LogOutcome::ok, ok_details);
+    return record_failure(action, case_id, item_id, r.error());
   }
+  Result<void> record_failure(LogAction action, std::string_view case_id, std::string_view item_id,
+                              const Error& error);
 };
 
 namespace detail {
+// An item id as the log may hold it: the caller's text if it is a well-formed id (32 lowercase
+// hex characters), else empty — a mistyped id is not worth refusing the log entry over.
+inline std::string_view loggable_id(std::string_view id) {
+  if (id.size() != 32) return {};
+  for (char c : id)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return {};
+  return id;
+}
+
+// The access log's origin line and key name for this vault: "tillid.local/<vault id hex>".
+std::string log_origin(const Id16& vault_id);
 // Recovery of work a crash interrupted (recovery.cpp). Runs at unlock, under the mutex.
 Result<void> recover_interrupted_work(Vault::State& s);
 }  // namespace detail

@@ -95,10 +95,11 @@ Result<VerifyReport> Vault::verify() const {
   std::lock_guard lk(state_->mutex);
   State& s = *state_;
   auto r = verify_locked(s);
-  s.record_event(AuditAction::verify_run, "", "", r.ok() ? AuditOutcome::ok : AuditOutcome::failed,
-                 r.ok() ? std::to_string(r->items_checked) + " items, " + std::to_string(r->problems.size()) +
-                              " problems"
-                        : r.error().message);
+  if (!r.ok()) TILLID_TRY(s.record_failure(LogAction::verify_run, "", "", r.error()));
+  else
+    TILLID_TRY(s.record_event(LogAction::verify_run, "", "", r->clean() ? LogOutcome::ok : LogOutcome::failed,
+                              std::to_string(r->items_checked) + " items, " +
+                                  std::to_string(r->problems.size()) + " problems"));
   return r;
 }
 

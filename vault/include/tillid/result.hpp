@@ -33,6 +33,26 @@ struct Error {
 
 inline Error make_error(Errc code, std::string message) { return Error{code, std::move(message)}; }
 
+// The code's name ("wrong_passphrase"): safe for logs, unlike a message that may name a file.
+constexpr const char* to_string(Errc code) {
+  switch (code) {
+    case Errc::invalid_argument: return "invalid_argument";
+    case Errc::not_found: return "not_found";
+    case Errc::already_exists: return "already_exists";
+    case Errc::not_a_vault: return "not_a_vault";
+    case Errc::locked: return "locked";
+    case Errc::wrong_passphrase: return "wrong_passphrase";
+    case Errc::last_key_slot: return "last_key_slot";
+    case Errc::io: return "io";
+    case Errc::no_space: return "no_space";
+    case Errc::corrupt: return "corrupt";
+    case Errc::unsupported: return "unsupported";
+    case Errc::denied: return "denied";
+    case Errc::internal: return "internal";
+  }
+  return "internal";
+}
+
 // Result<T>: a T, or the Error that prevented it. Inspect with ok() before value().
 template <class T>
 class [[nodiscard]] Result {

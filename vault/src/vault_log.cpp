@@ -1,0 +1,44 @@
+// How the vault writes its operations into the access log (the seam in vault_state.hpp).
+#include "vault_state.hpp"
+
+namespace tillid {
+
+namespace detail {
+std::string log_origin(const Id16& vault_id) { return "tillid.local/" + to_hex(vault_id); }
+}  // namespace detail
+
+Result<void> Vault::State::record_event(LogAction action, std::string_view case_id,
+                                        std::string_view item_id, LogOutcome outcome,
+                                        std::string_view details) {
+  if (!log) return make_error(Errc::internal, "the access log is not open");
+  LogEvent event;
+  event.actor_id = actor.id;
+  event.actor_role = actor.role;
+  event.action = action;
+  event.outcome = outcome;
+  event.case_id = std::string(case_id);
+  event.item_id = std::string(item_id);
+  event.details = std::string(details);
+  auto appended = log->append(event);
+  if (!appended) {
+    return make_error(appended.error().code,
+                      "the operation was not completed because its access-log entry could not be written: " +
+                          appended.error().message);
+  }
+  // A checkpoint after every write batch: auditors can pin the log right after any access.
+  if (keys) {
+    auto cp = log->sign_checkpoint(keys->signing_sk, signing_pk);
+    if (!cp) return make_error(cp.error().code, "cannot sign an access-log checkpoint: " + cp.error().message);
+  }
+  return {};
+}
+
+Result<void> Vault::State::record_failure(LogAction action, std::string_view case_id,
+                                          std::string_view item_id, const Error& error) {
+  const bool refused = error.code == Errc::wrong_passphrase || error.code == Errc::locked ||
+                       error.code == Errc::denied;
+  return record_event(action, case_id, item_id, refused ? LogOutcome::refused : LogOutcome::failed,
+                      to_string(error.code));
+}
+
+}  // namespace tillid
