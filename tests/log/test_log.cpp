@@ -133,8 +133,21 @@ TEST_CASE("concurrent appends are group-committed without gaps", "[log]") {
         if (r.ok()) seqs[t].push_back(*r);
       }
     });
+  // Checkpoints signed while appends run (a regression test: this once shared a hasher).
+  Key key;
+  std::atomic<bool> stop{false};
+  std::thread signer([&] {
+    while (!stop)
+      if (!log->sign_checkpoint(key.sk, key.pk).ok()) break;
+  });
   for (auto& th : threads) th.join();
+  stop = true;
+  signer.join();
   CHECK(log->size() == kThreads * kEach);
+  auto rep = verify_log(dir.path / "log", key.vkey("tillid.local/x"));
+  REQUIRE(rep.ok());
+  CHECK(rep->clean());
+  CHECK(rep->checkpoints > 0);
   std::vector<bool> seen(kThreads * kEach);
   auto all = log->entries().value();
   for (int t = 0; t < kThreads; ++t) {

@@ -364,7 +364,8 @@ Result<Checkpoint> AccessLog::sign_checkpoint(const Secret& secret_key, std::spa
   TILLID_ASSIGN(Checkpoint c, checkpoint::parse_unverified(note));
   std::vector<unsigned char> rec;
   const auto payload = std::span(reinterpret_cast<const unsigned char*>(note.data()), note.size());
-  logfmt::append_record(rec, payload, s.hasher.leaf(payload));
+  merkle::Hasher h;  // s.hasher belongs to whoever holds mu; this runs under cp_mu only
+  logfmt::append_record(rec, payload, h.leaf(payload));
   const fs::path path = s.dir / "checkpoints";
   const off_t before = ::lseek(s.checkpoints_fd, 0, SEEK_END);
   auto r = write_all(s.checkpoints_fd, rec.data(), rec.size(), path);
