@@ -104,7 +104,7 @@ class [[nodiscard]] Result<void> {
 // TILLID_ASSIGN(decl, expr): declare `decl` from a Result<T>'s value, or return its Error.
 #define TILLID_CONCAT_INNER(a, b) a##b
 #define TILLID_CONCAT(a, b) TILLID_CONCAT_INNER(a, b)
-#define TILLID_ASSIGN(decl, expr) TILLID_ASSIGN_IMPL(TILLID_CONCAT(tillid_assign_, __LINE__), decl, expr)
+#define TILLID_ASSIGN(decl, expr) TILLID_ASSIGN_IMPL(TILLID_CONCAT(tillid_assign_, __COUNTER__), decl, expr)
 #define TILLID_ASSIGN_IMPL(tmp, decl, expr) \
   auto tmp = (expr);                        \
   if (!tmp.ok()) return tmp.error();        \
