@@ -33,6 +33,21 @@ Result<void> Vault::State::record_event(LogAction action, std::string_view case_
   return {};
 }
 
+std::string Vault::log_verifier_key() const {
+  std::lock_guard lk(state_->mutex);
+  return tillid::log_verifier_key(detail::log_origin(state_->vault_id), state_->signing_pk);
+}
+
+Result<std::string> Vault::latest_checkpoint() const {
+  std::lock_guard lk(state_->mutex);
+  if (!state_->log) return make_error(Errc::internal, "the access log is not open");
+  auto cp = state_->log->latest_checkpoint();
+  if (!cp) return make_error(Errc::not_found, "the access log has no signed checkpoint yet; unlock the vault once to sign one");
+  return cp->note;
+}
+
+std::filesystem::path Vault::log_dir() const { return state_->log_dir(); }
+
 Result<void> Vault::State::record_failure(LogAction action, std::string_view case_id,
                                           std::string_view item_id, const Error& error) {
   const bool refused = error.code == Errc::wrong_passphrase || error.code == Errc::locked ||

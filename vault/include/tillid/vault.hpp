@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "tillid/recording.hpp"
 #include "tillid/result.hpp"
 #include "tillid/secret.hpp"
 
@@ -72,6 +73,12 @@ struct ItemInfo {
   std::string file_name;                     // encrypted at rest
   std::int64_t created_unix = 0;
   std::string creator;
+  // Recordings only (FORMAT.md §7); zero/empty for documents.
+  std::string interviewer;         // encrypted at rest
+  std::int64_t duration_ms = 0;    // decoded audio, pre-skip removed
+  bool interrupted = false;        // cut off (power loss, kill) and sealed by recovery
+  std::int64_t interrupted_unix = 0;  // when the cut happened (last durable write)
+  std::size_t bookmark_count = 0;  // read them with Vault::bookmarks()
 };
 
 // A stream of plaintext bytes: fill `buf`, return how many were written (0 at the end).
@@ -90,6 +97,8 @@ struct VerifyReport {
   std::vector<VerifyProblem> problems;
   bool clean() const { return problems.empty(); }
 };
+
+struct ExportSummary;  // tillid/export.hpp
 
 class Vault {
  public:
@@ -122,6 +131,15 @@ class Vault {
   Result<ItemInfo> add_document_file(const std::string& case_id,
                                      const std::filesystem::path& file, std::string title);
 
+  // Start a recording in a case (FORMAT.md §7): the item is created in state 'recording'
+  // (not listed until finished) with its object open for appending. `mirror_dir`, if given,
+  // receives a byte-identical copy of the encrypted object as it is written.
+  Result<Recording> begin_recording(const std::string& case_id, std::string interviewer,
+                                    std::string title,
+                                    std::optional<std::filesystem::path> mirror_dir = std::nullopt);
+  // A sealed recording's bookmarks, in order.
+  Result<std::vector<Bookmark>> bookmarks(const std::string& item_id) const;
+
   Result<std::vector<ItemInfo>> items(std::optional<std::string> case_id = std::nullopt) const;
   Result<ItemInfo> item(const std::string& item_id) const;
 
@@ -138,6 +156,18 @@ class Vault {
 
   // The appliance's Ed25519 public key (signs item manifests and log checkpoints).
   Result<std::array<unsigned char, 32>> appliance_public_key() const;
+
+  // Write a court export bundle of a sealed item into the new directory `out` (absent or
+  // empty): plaintext, signed manifest, the item's access-log entries with inclusion proofs
+  // to a signed checkpoint (EXPORT-FORMAT.md). Logged as export_made before the proofs are
+  // built, so the bundle proves its own export. Nothing is left behind on failure.
+  Result<ExportSummary> export_item(const std::string& item_id, const std::filesystem::path& out);
+
+  // What an auditor keeps (LOG-FORMAT.md), available without unlocking: the access log's
+  // signed-note verifier key, the newest signed checkpoint, and where the log lives.
+  std::string log_verifier_key() const;
+  Result<std::string> latest_checkpoint() const;
+  std::filesystem::path log_dir() const;
 
   const std::filesystem::path& dir() const;
 

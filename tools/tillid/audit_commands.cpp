@@ -1,0 +1,234 @@
+// `tillid audit ...`: what an auditor does. Needs no passphrase and no content key: the log
+// directory and the appliance's verifier key are enough (LOG-FORMAT.md).
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "cli.hpp"
+#include "output.hpp"
+#include "tillid/access_log.hpp"
+
+namespace tillid::cli {
+namespace {
+
+struct LogSource {
+  std::filesystem::path log_dir;           // --log, else <vault>/log
+  std::optional<std::string> key;           // --key
+  std::optional<std::filesystem::path> key_file;
+};
+
+void add_log_options(CLI::App* cmd, LogSource& src) {
+  cmd->add_option("--log", src.log_dir, "Access-log directory (default: the vault's log/)");
+}
+void add_key_options(CLI::App* cmd, LogSource& src) {
+  cmd->add_option("--key", src.key, "The appliance's verifier key, as `tillid audit key` printed it");
+  cmd->add_option("--key-file", src.key_file, "File holding the verifier key");
+}
+
+Result<std::string> read_small_file(const std::filesystem::path& p, std::size_t limit) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return make_error(Errc::not_found, "cannot read " + p.string());
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > limit)
+    return make_error(Errc::invalid_argument, p.string() + " is larger than " + std::to_string(limit) + " bytes");
+  return text;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+Result<std::filesystem::path> resolve_log_dir(const GlobalOptions& g, const LogSource& src) {
+  if (!src.log_dir.empty()) return src.log_dir;
+  if (g.vault.empty()) return make_error(Errc::invalid_argument, "no log given: pass --log DIR, or --vault DIR / TILLID_VAULT");
+  return g.vault / "log";
+}
+
+// The verifier key: from --key/--key-file (what the auditor kept), else read from the vault
+// itself, which proves less — say so.
+Result<std::string> resolve_key(const GlobalOptions& g, const LogSource& src, bool& self_asserted) {
+  self_asserted = false;
+  if (src.key) return trim(*src.key);
+  if (src.key_file) {
+    TILLID_ASSIGN(std::string text, read_small_file(*src.key_file, 4096));
+    return trim(text);
+  }
+  if (g.vault.empty())
+    return make_error(Errc::invalid_argument, "no verifier key: pass --key or --key-file (from `tillid audit key`)");
+  TILLID_ASSIGN(Vault v, Vault::open(g.vault, g.actor));
+  self_asserted = true;
+  return v.log_verifier_key();
+}
+
+// "2026-11-22", "2026-11-22T13:05:00" (UTC) or unix seconds → unix milliseconds.
+Result<std::int64_t> parse_time(const std::string& text) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos)
+    return static_cast<std::int64_t>(std::stoll(text)) * 1000;
+  std::tm tm{};
+  std::istringstream in(text);
+  in >> std::get_time(&tm, text.size() > 10 ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d");
+  if (in.fail() || !in.eof())
+    return make_error(Errc::invalid_argument, "cannot read the time '" + text + "': use YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS (UTC) or unix seconds");
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000;
+}
+
+int run_or_fail(const std::function<Result<int>()>& body) {
+  auto rc = body();
+  if (!rc) return fail(rc.error());
+  return *rc;
+}
+
+void register_key(CLI::App* audit, GlobalOptions& g, Action& action) {
+  auto* cmd = audit->add_subcommand("key", "Print the appliance's verifier key for auditors to keep");
+  cmd->callback([&g, &action] {
+    action = [&g] {
+      return run_or_fail([&]() -> Result<int> {
+        if (g.vault.empty()) return make_error(Errc::invalid_argument, "no vault given: pass --vault DIR or set TILLID_VAULT");
+        TILLID_ASSIGN(Vault v, Vault::open(g.vault, g.actor));
+        if (g.json) print_json({{"verifier_key", v.log_verifier_key()}});
+        else std::cout << v.log_verifier_key() << "\n";
+        return kOk;
+      });
+    };
+  });
+}
+
+void register_checkpoint(CLI::App* audit, GlobalOptions& g, Action& action) {
+  auto* cmd = audit->add_subcommand("checkpoint", "Print the newest signed checkpoint (keep it to detect rollback later)");
+  cmd->callback([&g, &action] {
+    action = [&g] {
+      return run_or_fail([&]() -> Result<int> {
+        if (g.vault.empty()) return make_error(Errc::invalid_argument, "no vault given: pass --vault DIR or set TILLID_VAULT");
+        TILLID_ASSIGN(Vault v, Vault::open(g.vault, g.actor));
+        TILLID_ASSIGN(std::string note, v.latest_checkpoint());
+        if (g.json) print_json({{"checkpoint", note}});
+        else std::cout << note;
+        return kOk;
+      });
+    };
+  });
+}
+
+void register_verify(CLI::App* audit, GlobalOptions& g, Action& action) {
+  struct Args { LogSource src; std::vector<std::filesystem::path> since; };
+  auto a = std::make_shared<Args>();
+  auto* cmd = audit->add_subcommand("verify", "Recompute the whole log, check every checkpoint and consistency with kept ones");
+  add_log_options(cmd, a->src);
+  add_key_options(cmd, a->src);
+  cmd->add_option("--since", a->since, "A checkpoint kept earlier (file); the log must extend it (repeatable)");
+  cmd->callback([&g, &action, a] {
+    action = [&g, a] {
+      return run_or_fail([&]() -> Result<int> {
+        TILLID_ASSIGN(auto dir, resolve_log_dir(g, a->src));
+        bool self_asserted = false;
+        TILLID_ASSIGN(std::string key, resolve_key(g, a->src, self_asserted));
+        std::vector<std::string> kept;
+        for (const auto& f : a->since) {
+          TILLID_ASSIGN(std::string text, read_small_file(f, 64 * 1024));
+          kept.push_back(std::move(text));
+        }
+        TILLID_ASSIGN(LogVerifyReport rep, verify_log(dir, key, kept));
+        if (g.json) {
+          nlohmann::json problems = nlohmann::json::array();
+          for (const auto& p : rep.problems)
+            problems.push_back({{"kind", std::string(to_string(p.kind))},
+                                {"seq", p.seq ? nlohmann::json(*p.seq) : nlohmann::json()},
+                                {"message", p.message}});
+          print_json({{"clean", rep.clean()}, {"entries", rep.entries}, {"checkpoints", rep.checkpoints},
+                      {"root", to_hex(rep.root)}, {"first_bad_seq", rep.first_bad_seq ? nlohmann::json(*rep.first_bad_seq) : nlohmann::json()},
+                      {"problems", problems}, {"notes", rep.notes}, {"key_self_asserted", self_asserted}});
+        } else {
+          if (self_asserted)
+            std::cerr << "tillid: warning: verifier key read from the vault itself; pass --key-file with the key you kept to rule out a replaced key\n";
+          for (const auto& p : rep.problems)
+            std::cout << "BAD " << to_string(p.kind) << (p.seq ? " at seq " + std::to_string(*p.seq) : std::string()) << ": " << p.message << "\n";
+          for (const auto& n : rep.notes) std::cout << "note: " << n << "\n";
+          if (rep.clean())
+            std::cout << "OK: " << rep.entries << " entries, " << rep.checkpoints << " checkpoints verified, "
+                      << kept.size() << " kept checkpoint(s) consistent; root " << to_hex(rep.root) << "\n";
+          else
+            std::cout << "FAILED: first bad sequence number "
+                      << (rep.first_bad_seq ? std::to_string(*rep.first_bad_seq) : std::string("(none named)")) << "\n";
+        }
+        return rep.clean() ? kOk : kVerifyFailed;
+      });
+    };
+  });
+}
+
+void register_report(CLI::App* audit, GlobalOptions& g, Action& action) {
+  struct Args {
+    LogSource src;
+    std::optional<std::string> case_id, actor_id, item_id, from, to;
+    bool refused_only = false;
+    std::string format = "text";
+    std::optional<std::filesystem::path> out;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = audit->add_subcommand("report", "Who did what to which item, when: text, JSON or an HTML page");
+  add_log_options(cmd, a->src);
+  add_key_options(cmd, a->src);
+  cmd->add_option("--case", a->case_id, "Only entries about this case id");
+  cmd->add_option("--actor", a->actor_id, "Only entries by this actor");
+  cmd->add_option("--item", a->item_id, "Only entries about this item id");
+  cmd->add_option("--from", a->from, "From this time (YYYY-MM-DD[THH:MM:SS] UTC, or unix seconds)");
+  cmd->add_option("--to", a->to, "Up to (not including) this time");
+  cmd->add_flag("--refused", a->refused_only, "Only refused attempts");
+  cmd->add_option("--format", a->format, "text, json or html")->check(CLI::IsMember({"text", "json", "html"}))->capture_default_str();
+  cmd->add_option("-o,--output", a->out, "Write to FILE instead of standard output");
+  cmd->callback([&g, &action, a] {
+    action = [&g, a] {
+      return run_or_fail([&]() -> Result<int> {
+        TILLID_ASSIGN(auto dir, resolve_log_dir(g, a->src));
+        LogQuery q;
+        q.case_id = a->case_id;
+        q.actor_id = a->actor_id;
+        q.item_id = a->item_id;
+        if (a->from) { TILLID_ASSIGN(q.from_unix_ms, parse_time(*a->from)); }
+        if (a->to) { TILLID_ASSIGN(q.to_unix_ms, parse_time(*a->to)); }
+        if (a->refused_only) q.outcome = LogOutcome::refused;
+        TILLID_ASSIGN(auto entries, read_log_entries(dir, q));
+        std::string format = g.json ? "json" : a->format;
+        std::string text;
+        if (format == "json") {
+          text = render_log_json(entries);
+        } else if (format == "html") {
+          // The page opens with the whole log's verification, so a reader knows what the
+          // timeline rests on.
+          bool self_asserted = false;
+          TILLID_ASSIGN(std::string key, resolve_key(g, a->src, self_asserted));
+          TILLID_ASSIGN(LogVerifyReport rep, verify_log(dir, key));
+          text = render_log_html(entries, "Tillid access report", &rep);
+        } else {
+          text = render_log_text(entries);
+        }
+        if (a->out) {
+          std::ofstream f(*a->out, std::ios::binary | std::ios::trunc);
+          f << text;
+          if (!f.flush()) return make_error(Errc::io, "cannot write " + a->out->string());
+          if (!g.json) std::cerr << "Wrote " << entries.size() << " entries to " << a->out->string() << "\n";
+        } else {
+          std::cout << text;
+        }
+        return kOk;
+      });
+    };
+  });
+}
+
+}  // namespace
+
+void register_audit_commands(CLI::App& app, GlobalOptions& g, Action& action) {
+  auto* audit = app.add_subcommand("audit", "Auditor's tools: verify the access log, proofs, reports (no passphrase)");
+  audit->require_subcommand(1);
+  register_key(audit, g, action);
+  register_checkpoint(audit, g, action);
+  register_verify(audit, g, action);
+  register_report(audit, g, action);
+}
+
+}  // namespace tillid::cli
