@@ -1,14 +1,23 @@
-// tillid-bench-vault: throughput and peak memory of adding and fetching one large document.
+// tillid-bench-vault: throughput and peak memory of adding and fetching one large document,
+// optionally side by side with age(1) on the same file in the same run.
 //
-//   tillid-bench-vault [DIR] [MIB]      (defaults: $TMPDIR or /tmp, and $TILLID_BENCH_MIB or 1024)
+//   tillid-bench-vault [--runs N] [--age] [--only add|fetch] [DIR] [MIB]
+//       DIR defaults to $TMPDIR or /tmp, MIB to $TILLID_BENCH_MIB or 1024, N to 1.
 //
 // Generates an MIB-MiB input file in a fresh directory under DIR, creates a vault beside it,
-// then runs each phase in its own process (so peak RSS, getrusage ru_maxrss, is per phase):
-// add = add_document_file (read + SHA-256 + encrypt + write + fsync), fetch = fetch_to_file
-// (read + decrypt + SHA-256 check + write + fsync). Prints MiB/s and peak RSS. Never run by CTest.
+// then, N times, runs each phase in its own process (so peak RSS, getrusage ru_maxrss, is per
+// phase): add = add_document_file (read + SHA-256 + encrypt + write + fsync), fetch =
+// fetch_to_file (read + decrypt + SHA-256 check + write + fsync). With --age each round also
+// times `age -r` and `age -d` (which do not fsync) on the same input, alternating with ours so
+// a noisy shared machine hits both alike. Prints every run (wall seconds, MiB/s, user and
+// system CPU seconds of the whole process, peak RSS), then medians and ratios to age.
+// --only fetch still adds the item once per round (untimed) so there is something to fetch.
+// Never run by CTest.
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -28,11 +37,13 @@ namespace {
 
 const char* kPass = "bench passphrase";
 
-long peak_rss_kib() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss;
-}
+// One timed run of one phase, as measured inside the phase's own process.
+struct Sample {
+  double wall = 0, user = 0, sys = 0;
+  long rss_kib = 0;
+};
+
+double seconds(const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; }
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -41,6 +52,20 @@ double now() {
 [[noreturn]] void die(const std::string& what) {
   std::cerr << "tillid-bench-vault: " << what << "\n";
   std::exit(1);
+}
+
+// Times `op` (wall clock and this process's CPU, all threads) and prints one parseable line:
+// "wall user sys peak_rss_kib [extra]".
+template <class Op>
+void timed(Op op) {
+  rusage a{}, b{};
+  getrusage(RUSAGE_SELF, &a);
+  double t0 = now();
+  std::string extra = op();
+  double t1 = now();
+  getrusage(RUSAGE_SELF, &b);
+  std::printf("%.6f %.6f %.6f %ld %s\n", t1 - t0, seconds(b.ru_utime) - seconds(a.ru_utime),
+              seconds(b.ru_stime) - seconds(a.ru_stime), b.ru_maxrss, extra.c_str());
 }
 
 Vault unlocked(const fs::path& dir) {
@@ -52,23 +77,24 @@ Vault unlocked(const fs::path& dir) {
 
 int phase_add(const fs::path& vault, const fs::path& input) {
   Vault v = unlocked(vault);
-  auto c = v.add_case(NewCase{"BENCH-1", "0101", "bench", "bench", ""});
+  auto c = v.find_case("BENCH-1");
+  if (!c.ok()) c = v.add_case(NewCase{"BENCH-1", "0101", "bench", "bench", ""});
   if (!c.ok()) die(c.error().message);
-  double t0 = now();
-  auto r = v.add_document_file(c->id, input, "bench");
-  double t1 = now();
-  if (!r.ok()) die(r.error().message);
-  std::printf("%.6f %ld %s\n", t1 - t0, peak_rss_kib(), r->id.c_str());
+  timed([&] {
+    auto r = v.add_document_file(c->id, input, "bench");
+    if (!r.ok()) die(r.error().message);
+    return r->id;
+  });
   return 0;
 }
 
 int phase_fetch(const fs::path& vault, const std::string& id, const fs::path& out) {
   Vault v = unlocked(vault);
-  double t0 = now();
-  auto r = v.fetch_to_file(id, out);
-  double t1 = now();
-  if (!r.ok()) die(r.error().message);
-  std::printf("%.6f %ld\n", t1 - t0, peak_rss_kib());
+  timed([&] {
+    auto r = v.fetch_to_file(id, out);
+    if (!r.ok()) die(r.error().message);
+    return std::string();
+  });
   return 0;
 }
 
@@ -78,11 +104,80 @@ std::string run(const std::string& cmd) {
   std::string out;
   char buf[512];
   while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  if (::pclose(p) != 0) die("phase failed: " + cmd);
+  if (::pclose(p) != 0) die("failed: " + cmd);
   return out;
 }
 
+// Runs an external command and measures it from outside (wait4 gives its CPU and peak RSS).
+Sample run_external(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  double t0 = now();
+  pid_t pid = ::fork();
+  if (pid < 0) die("cannot fork");
+  if (pid == 0) {
+    ::execvp(args[0], args.data());
+    std::_Exit(127);
+  }
+  int status = 0;
+  rusage ru{};
+  if (::wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    die("failed: " + argv[0] + " " + argv[1]);
+  return Sample{now() - t0, seconds(ru.ru_utime), seconds(ru.ru_stime), ru.ru_maxrss};
+}
+
 std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
+
+Sample parse_sample(const std::string& out, std::string* extra) {
+  Sample s;
+  char word[64] = {0};
+  int n = std::sscanf(out.c_str(), "%lf %lf %lf %ld %63s", &s.wall, &s.user, &s.sys, &s.rss_kib, word);
+  if (n < 4 || (extra != nullptr && n != 5)) die("bad phase output: " + out);
+  if (extra != nullptr) *extra = word;
+  return s;
+}
+
+void remove_file(const fs::path& p) {
+  std::error_code ec;
+  fs::remove(p, ec);
+}
+
+struct Series {
+  const char* label;
+  std::vector<Sample> runs;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double median_wall(const Series& s) {
+  std::vector<double> w;
+  for (const auto& r : s.runs) w.push_back(r.wall);
+  return median(w);
+}
+
+long max_rss(const Series& s) {
+  long m = 0;
+  for (const auto& r : s.runs) m = std::max(m, r.rss_kib);
+  return m;
+}
+
+void print_run(const char* label, int round, const Sample& s, double mib) {
+  std::printf("  %-38s run %d: %7.3f s %8.1f MiB/s  cpu user %6.3f s sys %6.3f s  peak RSS %6.1f MiB\n", label,
+              round, s.wall, mib / s.wall, s.user, s.sys, static_cast<double>(s.rss_kib) / 1024.0);
+  std::fflush(stdout);
+}
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
 
 }  // namespace
 
@@ -92,17 +187,38 @@ int main(int argc, char** argv) {
     if (argc == 6 && std::strcmp(argv[2], "fetch") == 0) return phase_fetch(argv[3], argv[4], argv[5]);
     die("bad --phase arguments");
   }
+  int runs = 1;
+  bool with_age = false, do_add = true, do_fetch = true;
+  std::vector<std::string> pos;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--runs" && i + 1 < argc) {
+      runs = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--age") {
+      with_age = true;
+    } else if (a == "--only" && i + 1 < argc) {
+      std::string o = argv[++i];
+      if (o != "add" && o != "fetch") die("--only takes add or fetch");
+      do_add = o == "add";
+      do_fetch = o == "fetch";
+    } else if (a.starts_with("--")) {
+      die("usage: tillid-bench-vault [--runs N] [--age] [--only add|fetch] [DIR] [MIB]");
+    } else {
+      pos.push_back(a);
+    }
+  }
   const char* tmp = std::getenv("TMPDIR");
-  fs::path base = argc >= 2 ? fs::path(argv[1]) : fs::path(tmp && *tmp ? tmp : "/tmp");
+  fs::path base = !pos.empty() ? fs::path(pos[0]) : fs::path(tmp && *tmp ? tmp : "/tmp");
   const char* env_mib = std::getenv("TILLID_BENCH_MIB");
-  std::uint64_t mib = argc >= 3 ? std::strtoull(argv[2], nullptr, 10)
-                                : (env_mib ? std::strtoull(env_mib, nullptr, 10) : 1024);
+  std::uint64_t mib = pos.size() >= 2 ? std::strtoull(pos[1].c_str(), nullptr, 10)
+                                      : (env_mib ? std::strtoull(env_mib, nullptr, 10) : 1024);
   if (mib == 0) die("size must be at least 1 MiB");
 
   std::string tmpl = (base / "tillid-bench-XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr) die("cannot create a directory under " + base.string());
   fs::path work = tmpl;
   fs::path input = work / "input.bin", output = work / "output.bin", vault = work / "vault";
+  fs::path age_key = work / "age-key.txt", age_enc = work / "input.age", age_out = work / "age-output.bin";
 
   {  // Input: pseudo-random (incompressible) bytes, written once, left in the page cache.
     std::ofstream out(input, std::ios::binary);
@@ -122,32 +238,65 @@ int main(int argc, char** argv) {
   }
   if (auto c = Vault::create(vault, passphrase_from(kPass), "bench", KdfCost::minimum(), Actor{}); !c.ok())
     die(c.error().message);
+  std::string recipient;
+  if (with_age) {
+    run("age-keygen -o " + quote(age_key) + " 2>/dev/null");
+    std::ifstream k(age_key);
+    for (std::string line; std::getline(k, line);)
+      if (auto at = line.find("age1"); at != std::string::npos) recipient = line.substr(at);
+    if (recipient.empty()) die("age-keygen gave no recipient");
+  }
 
   char self[4096];
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) die("cannot find my own executable");
   self[n] = 0;
   std::string exe = quote(self);
-
-  double add_s = 0, fetch_s = 0;
-  long add_rss = 0, fetch_rss = 0;
-  char id[64] = {0};
-  {
-    auto out = run(exe + " --phase add " + quote(vault) + " " + quote(input));
-    if (std::sscanf(out.c_str(), "%lf %ld %63s", &add_s, &add_rss, id) != 3) die("bad add output: " + out);
-  }
-  {
-    auto out = run(exe + " --phase fetch " + quote(vault) + " " + id + " " + quote(output));
-    if (std::sscanf(out.c_str(), "%lf %ld", &fetch_s, &fetch_rss) != 2) die("bad fetch output: " + out);
-  }
-  if (fs::file_size(output) != mib << 20) die("fetched file has the wrong size");
-
   const double m = static_cast<double>(mib);
-  std::printf("tillid-bench-vault: %llu MiB in %s\n", static_cast<unsigned long long>(mib), work.c_str());
-  std::printf("add   (read+SHA-256+encrypt+write+fsync): %8.3f s  %8.1f MiB/s  peak RSS %6.1f MiB\n", add_s,
-              m / add_s, static_cast<double>(add_rss) / 1024.0);
-  std::printf("fetch (read+decrypt+SHA-256+write+fsync): %8.3f s  %8.1f MiB/s  peak RSS %6.1f MiB\n", fetch_s,
-              m / fetch_s, static_cast<double>(fetch_rss) / 1024.0);
+
+  std::printf("tillid-bench-vault: %llu MiB in %s, %d run(s), load average before: %s\n",
+              static_cast<unsigned long long>(mib), work.c_str(), runs, load_average().c_str());
+  Series add{"add   (read+SHA-256+encrypt+write+fsync)", {}};
+  Series fetch{"fetch (read+decrypt+SHA-256+write+fsync)", {}};
+  Series age_enc_s{"age -r (encrypt, no fsync)", {}};
+  Series age_dec_s{"age -d (decrypt, no fsync)", {}};
+  for (int round = 1; round <= runs; ++round) {
+    if (with_age) {
+      remove_file(age_enc);
+      age_enc_s.runs.push_back(run_external({"age", "-r", recipient, "-o", age_enc.string(), input.string()}));
+      print_run(age_enc_s.label, round, age_enc_s.runs.back(), m);
+    }
+    std::string id;
+    Sample a = parse_sample(run(exe + " --phase add " + quote(vault) + " " + quote(input)), &id);
+    if (do_add) {
+      add.runs.push_back(a);
+      print_run(add.label, round, a, m);
+    }
+    if (with_age) {
+      remove_file(age_out);
+      age_dec_s.runs.push_back(run_external({"age", "-d", "-i", age_key.string(), "-o", age_out.string(),
+                                             age_enc.string()}));
+      print_run(age_dec_s.label, round, age_dec_s.runs.back(), m);
+    }
+    if (do_fetch) {
+      remove_file(output);
+      fetch.runs.push_back(parse_sample(run(exe + " --phase fetch " + quote(vault) + " " + id + " " + quote(output)),
+                                        nullptr));
+      if (fs::file_size(output) != mib << 20) die("fetched file has the wrong size");
+      print_run(fetch.label, round, fetch.runs.back(), m);
+    }
+  }
+
+  std::printf("medians over %d run(s), load average after: %s\n", runs, load_average().c_str());
+  for (const Series* s : {&add, &fetch, &age_enc_s, &age_dec_s}) {
+    if (s->runs.empty()) continue;
+    double w = median_wall(*s);
+    std::printf("  %-38s %7.3f s %8.1f MiB/s  max peak RSS %6.1f MiB", s->label, w, m / w,
+                static_cast<double>(max_rss(*s)) / 1024.0);
+    if (s == &add && !age_enc_s.runs.empty()) std::printf("  = %.2fx age -r", median_wall(age_enc_s) / w);
+    if (s == &fetch && !age_dec_s.runs.empty()) std::printf("  = %.2fx age -d", median_wall(age_dec_s) / w);
+    std::printf("\n");
+  }
   std::error_code ec;
   fs::remove_all(work, ec);
   return 0;

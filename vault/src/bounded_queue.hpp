@@ -21,6 +21,9 @@ class BoundedQueue {
     not_full_.wait(lk, [&] { return aborted_ || q_.size() < capacity_; });
     if (aborted_) return false;
     q_.push_back(std::move(v));
+    // Notify after unlocking: a waiter woken while we still hold the mutex would run, find it
+    // locked and sleep again, two extra context switches per hand-off on a busy machine.
+    lk.unlock();
     not_empty_.notify_one();
     return true;
   }
@@ -32,6 +35,7 @@ class BoundedQueue {
     if (aborted_) return std::nullopt;
     T v = std::move(q_.front());
     q_.pop_front();
+    lk.unlock();  // as in push()
     not_full_.notify_one();
     return v;
   }

@@ -114,10 +114,9 @@ Result<void> ObjectWriter::append_chunk(std::span<const unsigned char> plaintext
   // FORMAT.md §3.3: u32le ciphertext length, then the secretstream ciphertext.
   const std::size_t clen = plaintext.size() + kStreamABytes;
   for (int i = 0; i < 4; ++i) buf_[i] = static_cast<unsigned char>(clen >> (8 * i));
-  crypto_secretstream_xchacha20poly1305_push(
-      stream(state_), buf_.data() + 4, nullptr, plaintext.data(), plaintext.size(), nullptr, 0,
-      final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
-            : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+  codec_.push(*stream(state_), buf_.data() + 4, plaintext,
+              final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
+                    : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
   auto r = write_all(fd_, {buf_.data(), 4 + clen}, "cannot write an object chunk");
   if (!r.ok()) {
     failed_ = true;
@@ -192,17 +191,16 @@ Result<ChunkRead> ObjectReader::next(std::span<unsigned char> out) {
     return fail(Errc::corrupt, where + " has an invalid length " + std::to_string(clen));
   TILLID_ASSIGN(std::size_t body, read_full(fd_, {buf_.data(), clen}, label_ + ": cannot read " + where));
   if (body < clen) return fail(Errc::corrupt, "object is truncated inside " + where);
-  unsigned long long mlen = 0;
+  const std::size_t mlen = clen - kStreamABytes;
   unsigned char tag = 0;
-  if (crypto_secretstream_xchacha20poly1305_pull(stream(state_), out.data(), &mlen, &tag,
-                                                 buf_.data(), clen, nullptr, 0) != 0)
+  if (!codec_.pull(*stream(state_), out.data(), &tag, {buf_.data(), clen}))
     return fail(Errc::corrupt, where + " failed authentication (altered, reordered or from another object)");
   if (tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE &&
       tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL)
     return fail(Errc::corrupt, where + " carries a tag format v1 does not use");
   ++chunks_;
   offset_ += 4 + clen;
-  ChunkRead cr{static_cast<std::size_t>(mlen), tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL};
+  ChunkRead cr{mlen, tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL};
   if (cr.final) {
     unsigned char extra;
     TILLID_ASSIGN(std::size_t more, read_full(fd_, {&extra, 1}, label_ + ": cannot read past the final chunk"));

@@ -19,6 +19,12 @@ namespace {
 constexpr int kBuffers = 3;
 constexpr std::size_t kChunksPerBlock = 4;
 
+// The most plaintext handed to the sink per call. A sink usually write()s to a new file, and
+// Linux sizes page-cache folios by the write: aligned 1-4 MiB writes get large folios, whose
+// fresh high-order pages were measured 3-8x slower to fill on the appliance (a VM that returns
+// free memory to its host) than 128 KiB writes; 8 192 calls per GiB cost nothing measurable.
+constexpr std::size_t kSinkSlice = 128 * 1024;
+
 struct Block {
   int index = 0;
   std::size_t size = 0;
@@ -168,16 +174,17 @@ Result<StreamDigest> decrypt_stream(ObjectReader& r, const ByteSink* sink) {
   std::optional<Error> sink_error;
   bool done = false;
   while (auto b = full_q.pop()) {
-    std::span<const unsigned char> bytes{bufs[b->index].data(), b->size};
-    sha.update(bytes);
     d.size += b->size;
-    if (sink != nullptr && !bytes.empty()) {
+    // Hash and hand over one slice at a time: the slice is still in cache when the sink
+    // copies it, and small writes keep the page cache on small folios (see kSinkSlice).
+    for (std::size_t at = 0; at < b->size && !sink_error; at += kSinkSlice) {
+      std::span<const unsigned char> bytes{bufs[b->index].data() + at, std::min(kSinkSlice, b->size - at)};
+      sha.update(bytes);
+      if (sink == nullptr) continue;
       auto s = (*sink)(bytes);
-      if (!s.ok()) {
-        sink_error = s.error();
-        break;
-      }
+      if (!s.ok()) sink_error = s.error();
     }
+    if (sink_error) break;
     if (b->final) {
       done = true;
       break;
