@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bounded_queue.hpp"
+#include "posix_io.hpp"
 
 namespace tillid::detail {
 
@@ -19,11 +20,10 @@ namespace {
 constexpr int kBuffers = 3;
 constexpr std::size_t kChunksPerBlock = 4;
 
-// The most plaintext handed to the sink per call. A sink usually write()s to a new file, and
-// Linux sizes page-cache folios by the write: aligned 1-4 MiB writes get large folios, whose
-// fresh high-order pages were measured 3-8x slower to fill on the appliance (a VM that returns
-// free memory to its host) than 128 KiB writes; 8 192 calls per GiB cost nothing measurable.
-constexpr std::size_t kSinkSlice = 128 * 1024;
+// The most plaintext hashed and handed to the sink at a time, so the sink copies it while it
+// is still in L2. A sink usually write()s to a file, and slices this size also keep the page
+// cache on small folios for sinks that do not go through write_all (see kMaxWriteBytes).
+constexpr std::size_t kSinkSlice = kMaxWriteBytes;
 
 struct Block {
   int index = 0;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -46,7 +47,7 @@ Result<Fd> open_file(const std::filesystem::path& p, int flags, unsigned mode) {
 
 Result<void> write_all(int fd, std::span<const unsigned char> bytes, std::string_view what) {
   while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    ssize_t n = ::write(fd, bytes.data(), std::min(bytes.size(), kMaxWriteBytes));
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno_error(errno, what);
