@@ -47,6 +47,7 @@ int fail(const Error& error);
 Result<Vault> open_unlocked(const GlobalOptions& g);
 
 void register_vault_commands(CLI::App& app, GlobalOptions& g, Action& action);
+void register_record_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void register_export_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void register_audit_commands(CLI::App& app, GlobalOptions& g, Action& action);
 

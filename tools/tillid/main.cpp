@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
 
   Action action;
   register_vault_commands(app, g, action);
+  register_record_commands(app, g, action);
   register_export_commands(app, g, action);
   register_audit_commands(app, g, action);
 

@@ -10,7 +10,7 @@ namespace tillid::detail {
 Result<std::vector<ItemRow>> load_item_rows(Db& db, const char* where, const std::string* param) {
   std::string sql =
       "SELECT id, case_id, kind, state, size, sha256, title, file_name, created_unix, creator, "
-      "signature FROM items ";
+      "signature, interviewer, duration_ms, interrupted, interrupted_unix FROM items ";
   sql += where;
   sql += " ORDER BY created_unix, id";
   TILLID_ASSIGN(Stmt st, db.prepare(sql.c_str(), "cannot read the items"));
@@ -34,7 +34,27 @@ Result<std::vector<ItemRow>> load_item_rows(Db& db, const char* where, const std
     r.info.created_unix = st.int64(8);
     r.info.creator = st.text(9);
     r.signature = st.blob(10);
+    r.interviewer_sealed = st.blob(11);
+    r.info.duration_ms = st.int64(12);
+    r.info.interrupted = st.int64(13) != 0;
+    r.info.interrupted_unix = st.int64(14);
     out.push_back(std::move(r));
+  }
+  st.reset();
+  // Bookmarks of recordings: needed for the manifest (their digest is signed) and the count.
+  TILLID_ASSIGN(Stmt bm, db.prepare("SELECT seq, offset_ms, created_unix, label FROM bookmarks "
+                                    "WHERE item_id = ? ORDER BY seq",
+                                    "cannot read the bookmarks"));
+  for (auto& r : out) {
+    if (r.info.kind != ItemKind::recording) continue;
+    bm.reset();
+    bm.bind(1, r.info.id);
+    for (;;) {
+      TILLID_ASSIGN(bool row, bm.step());
+      if (!row) break;
+      r.bookmarks.push_back(StoredBookmark{bm.int64(0), bm.int64(1), bm.int64(2), bm.blob(3)});
+    }
+    r.info.bookmark_count = r.bookmarks.size();
   }
   return out;
 }
@@ -43,6 +63,10 @@ Result<void> open_item_fields(const Vault::State& s, ItemRow& row) {
   TILLID_ASSIGN(row.info.title, open_field(s.keys->meta, s.vault_id, {"items", "title", row.info.id}, row.title_sealed));
   TILLID_ASSIGN(row.info.file_name,
                 open_field(s.keys->meta, s.vault_id, {"items", "file_name", row.info.id}, row.file_name_sealed));
+  if (!row.interviewer_sealed.empty()) {
+    TILLID_ASSIGN(row.info.interviewer, open_field(s.keys->meta, s.vault_id, {"items", "interviewer", row.info.id},
+                                                   row.interviewer_sealed));
+  }
   return {};
 }
 
@@ -55,7 +79,28 @@ Manifest manifest_of(const ItemRow& row) {
   m.sha256 = row.info.sha256;
   m.created_unix = row.info.created_unix;
   m.creator = row.info.creator;
+  if (row.info.kind == ItemKind::recording) {
+    m.version = 2;  // FORMAT.md §5.3
+    m.duration_ms = row.info.duration_ms;
+    m.interrupted = row.info.interrupted;
+    m.interrupted_unix = row.info.interrupted_unix;
+    m.bookmarks_sha256 = bookmarks_digest(row.bookmarks);
+  }
   return m;
+}
+
+std::string bookmark_row_id(std::string_view item_id, std::int64_t seq) {
+  return std::string(item_id) + "/" + std::to_string(seq);
+}
+
+Result<std::vector<Bookmark>> open_bookmarks(const Vault::State& s, const ItemRow& row) {
+  std::vector<Bookmark> out;
+  for (const auto& b : row.bookmarks) {
+    const std::string rid = bookmark_row_id(row.info.id, b.seq);
+    TILLID_ASSIGN(std::string label, open_field(s.keys->meta, s.vault_id, {"bookmarks", "label", rid}, b.label_sealed));
+    out.push_back(Bookmark{static_cast<int>(b.seq), b.offset_ms, std::move(label), b.created_unix});
+  }
+  return out;
 }
 
 }  // namespace tillid::detail

@@ -18,14 +18,22 @@ struct ItemRow {
   std::vector<unsigned char> file_name_sealed;
   std::vector<unsigned char> signature;
   bool kind_known = true;
+  // Recordings (schema v2, FORMAT.md §7): sealed interviewer and the stored bookmarks.
+  std::vector<unsigned char> interviewer_sealed;
+  std::vector<StoredBookmark> bookmarks;
 };
 
 // All rows, or those matching `where` ("" for all) with one optional text parameter.
 Result<std::vector<ItemRow>> load_item_rows(Db& db, const char* where, const std::string* param);
-// Open the sealed title and file name into row.info.
+// Open the sealed title, file name and (recordings) interviewer into row.info.
 Result<void> open_item_fields(const Vault::State& s, ItemRow& row);
 // The manifest the stored row claims (FORMAT.md §5).
 Manifest manifest_of(const ItemRow& row);
+
+// A recording's bookmarks with their labels opened (FORMAT.md §7.3).
+Result<std::vector<Bookmark>> open_bookmarks(const Vault::State& s, const ItemRow& row);
+// The sealed-label field reference of bookmark `seq` of `item_id` ("<item id>/<seq>").
+std::string bookmark_row_id(std::string_view item_id, std::int64_t seq);
 
 Result<CaseInfo> find_case_locked(Vault::State& s, const std::string& id_or_number);
 

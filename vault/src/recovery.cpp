@@ -1,8 +1,9 @@
 // Recovery of work a crash interrupted, run at every unlock before anything is listed
 // (FORMAT.md §6). Each non-sealed item state has its own rule:
 //   pending   — an add that never completed: remove its tmp file and object, then its row.
-//   recording — (next issue) a recording cut off by power loss: keep every chunk that
-//               authenticates and seal it; until then such rows are left untouched.
+//   recording — a recording cut off by power loss or a kill: keep every chunk that
+//               authenticates, close the stream, seal it as interrupted (FORMAT.md §7.5,
+//               recording_recovery.cpp).
 // Files first, row last, so a crash during recovery leaves a pending row and recovery simply
 // runs again. Stray files in tmp/ are removed; objects without a row are NOT touched here:
 // they may be evidence, and verify reports them.
@@ -10,6 +11,7 @@
 
 #include "item_rows.hpp"
 #include "posix_io.hpp"
+#include "recording_format.hpp"
 #include "vault_state.hpp"
 
 namespace tillid::detail {
@@ -38,8 +40,10 @@ Result<void> recover_interrupted_work(Vault::State& s) {
       TILLID_TRY(s.record_result(LogAction::recovery, row.info.case_id, row.info.id, r, "interrupted add discarded"));
       TILLID_TRY(r);
     } else if (row.state == "recording") {
-      // Recovery of interrupted recordings lands with the capture issue; leave them intact.
-      keep_tmp.push_back(row.info.id + ".tmp");
+      // Never a live one: one writer process per vault (the access log's lock), and a
+      // process's own recordings never pass through unlock again.
+      if (s.live_recordings.count(row.info.id) != 0) continue;
+      TILLID_TRY(recover_recording(s, row));
     }
   }
   // Stray temporary files (e.g. a crash between creating tmp/<id>.tmp and... anything).

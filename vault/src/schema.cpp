@@ -17,6 +17,37 @@ Result<void> configure_connection(Db& db) {
   return {};
 }
 
+namespace {
+
+// FORMAT.md §4.1, schema version 2: recordings. New columns are nullable or defaulted so that
+// every version 1 row stays valid; documents leave them NULL / 0.
+//   items.interviewer       sealed like items.title (AD column "interviewer")
+//   items.duration_ms       decoded audio duration, pre-skip removed
+//   items.interrupted       1 if recovery sealed the recording after a cut
+//   items.interrupted_unix  the time of the cut (the object's last durable write)
+//   bookmarks               one row per bookmark; label sealed (AD table "bookmarks",
+//                           column "label", row id "<item id>/<seq>")
+Result<void> migrate_1_to_2(Db& db) {
+  static const char* kMigration = R"sql(
+ALTER TABLE items ADD COLUMN interviewer BLOB;
+ALTER TABLE items ADD COLUMN duration_ms INTEGER;
+ALTER TABLE items ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE items ADD COLUMN interrupted_unix INTEGER;
+CREATE TABLE bookmarks (
+  item_id      TEXT NOT NULL REFERENCES items(id),
+  seq          INTEGER NOT NULL,
+  offset_ms    INTEGER NOT NULL,
+  created_unix INTEGER NOT NULL,
+  label        BLOB NOT NULL,
+  PRIMARY KEY (item_id, seq)
+) WITHOUT ROWID;
+UPDATE schema_version SET version = 2;
+)sql";
+  return db.exec(kMigration, "cannot upgrade the metadata schema to version 2");
+}
+
+}  // namespace
+
 Result<void> create_schema(Db& db) {
   // FORMAT.md §4. Nothing that identifies a child is stored in the clear: every such column
   // is a BLOB sealed by metadata_seal.cpp.
@@ -62,20 +93,31 @@ CREATE TABLE items (
 CREATE INDEX items_by_case ON items(case_id);
 INSERT INTO schema_version (version) VALUES (1);
 )sql";
-  return db.exec(kSchema, "cannot create the metadata schema");
+  TILLID_TRY(db.exec(kSchema, "cannot create the metadata schema"));
+  return migrate_1_to_2(db);
 }
 
 Result<void> check_schema(Db& db) {
-  auto st = db.prepare("SELECT version FROM schema_version", "cannot read the schema version");
-  if (!st.ok())
-    return make_error(Errc::corrupt, "the metadata database has no Tillid schema (" +
-                                         st.error().message + "); restore it from backup");
-  TILLID_ASSIGN(bool row, st->step());
-  if (!row) return make_error(Errc::corrupt, "the metadata database has no schema version row");
-  auto v = st->int64(0);
+  std::int64_t v = 0;
+  {  // the statement is finalised before any upgrade touches the schema
+    auto st = db.prepare("SELECT version FROM schema_version", "cannot read the schema version");
+    if (!st.ok())
+      return make_error(Errc::corrupt, "the metadata database has no Tillid schema (" +
+                                           st.error().message + "); restore it from backup");
+    TILLID_ASSIGN(bool row, st->step());
+    if (!row) return make_error(Errc::corrupt, "the metadata database has no schema version row");
+    v = st->int64(0);
+  }
+  if (v == 1) {
+    // Upgrade in place, all or nothing: a crash mid-way leaves version 1 and the next open
+    // runs the migration again.
+    TILLID_ASSIGN(Transaction tx, Transaction::begin(db, "cannot upgrade the metadata schema"));
+    TILLID_TRY(migrate_1_to_2(db));
+    return tx.commit();
+  }
   if (v != kSchemaVersion)
     return make_error(Errc::unsupported, "the metadata schema is version " + std::to_string(v) +
-                                             "; this build understands version 1 only");
+                                             "; this build understands versions 1 and 2 only");
   return {};
 }
 

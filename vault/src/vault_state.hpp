@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,9 @@ struct Vault::State {
   detail::PublicKey signing_pk{};
   std::optional<detail::UnlockedKeys> keys;
   std::optional<AccessLog> log;  // <vault>/log, open while the vault is open
+  // Recordings this process is writing now (recording.cpp): verify skips them, since their
+  // objects are still growing; recovery never sees them (one writer process per vault).
+  std::set<std::string> live_recordings;
 
   std::filesystem::path db_path() const { return dir / detail::kDbName; }
   std::filesystem::path objects_dir() const { return dir / detail::kObjectsDir; }

@@ -76,7 +76,14 @@ Result<VerifyReport> verify_locked(Vault::State& s) {
       rep.problems.push_back({row.info.id, "item is pending (an interrupted add); lock and unlock the vault to "
                                            "let recovery remove it"});
     }
-    // 'recording' rows are checked by the capture issue's recovery; not yet produced.
+    else if (row.state == "recording" && s.live_recordings.count(row.info.id) == 0) {
+      // Recovery seals every interrupted recording at unlock; one left here could not be
+      // recovered (its object header is damaged): FORMAT.md §7.5.
+      rep.problems.push_back({row.info.id, "recording was interrupted and could not be recovered (its object "
+                                           "header does not authenticate); restore the object or its mirror copy"});
+    }
+    // Sealed recordings, interrupted or not, go through check_item like documents: every
+    // chunk authenticates to the final one, SHA-256, size and the v2 manifest signature.
   }
   std::error_code ec;
   for (auto it = fs::directory_iterator(s.objects_dir(), ec); !ec && it != fs::directory_iterator();

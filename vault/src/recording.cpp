@@ -1,0 +1,419 @@
+// Recording into the vault (FORMAT.md §7). The protocol:
+//   begin:   insert the row in state 'recording' (committed), create objects/<id> with its
+//            header, fdatasync it and fsync objects/ — from here every appended chunk is
+//            recoverable; log record_start.
+//   append:  one Ogg chunk (≤ ~1 s of audio, capture/README.md) = one secretstream chunk,
+//            written and fdatasync'ed before append returns; the same encrypted bytes are
+//            copied to the mirror. Plaintext exists only in the caller's memory.
+//   bookmark: a row in `bookmarks` with the label sealed to (item, seq); logged, offset only.
+//   finish:  an empty TAG_FINAL chunk closes the stream; the v2 manifest (size, SHA-256,
+//            duration, bookmarks digest) is signed and the row sealed; logged record_stop.
+// A Recording dropped without finish() leaves the row in 'recording'; recovery at the next
+// unlock (recording_recovery.cpp) keeps every chunk that authenticates and seals it.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+
+#include "item_rows.hpp"
+#include "metadata_seal.hpp"
+#include "object_format.hpp"
+#include "posix_io.hpp"
+#include "recording_format.hpp"
+
+namespace tillid {
+
+using namespace detail;
+namespace fs = std::filesystem;
+
+// ---- shared pieces ------------------------------------------------------------------------
+
+namespace detail {
+
+std::string mirror_object_name(std::string_view item_id) { return std::string(item_id) + ".tillid-object"; }
+
+void OggScan::feed(std::span<const unsigned char> p) {
+  // RFC 3533 §6: "OggS", version, header type, granule (i64le at 6), serial, sequence, CRC,
+  // segment count (at 26), segment table, body. Chunks hold whole pages (capture/README.md §2).
+  std::size_t i = 0;
+  while (!malformed && i < p.size()) {
+    if (p.size() - i < 27 || std::memcmp(p.data() + i, "OggS", 4) != 0) {
+      malformed = true;
+      return;
+    }
+    const std::size_t nseg = p[i + 26];
+    if (p.size() - i < 27 + nseg) {
+      malformed = true;
+      return;
+    }
+    std::size_t body = 0;
+    for (std::size_t k = 0; k < nseg; ++k) body += p[i + 27 + k];
+    const std::size_t start = i + 27 + nseg;
+    if (p.size() - start < body) {
+      malformed = true;
+      return;
+    }
+    const auto granule = static_cast<std::int64_t>(get_u64le(p.data() + i + 6));
+    // RFC 7845 §5.1: OpusHead carries the pre-skip as u16le at byte 10.
+    if (preskip < 0 && body >= 19 && std::memcmp(p.data() + start, "OpusHead", 8) == 0)
+      preskip = p[start + 10] | (p[start + 11] << 8);
+    if (granule != -1 && granule > last_granule) last_granule = granule;
+    i = start + body;
+  }
+}
+
+std::int64_t OggScan::duration_ms() const {
+  if (preskip < 0 || last_granule <= preskip) return 0;
+  return (last_granule - preskip) * 1000 / 48000;
+}
+
+Result<ItemInfo> seal_recording_row(Vault::State& s, const std::string& item_id, const RecordingSeal& seal) {
+  TILLID_ASSIGN(auto rows, load_item_rows(s.db, "WHERE id = ? AND state = 'recording'", &item_id));
+  if (rows.empty()) return make_error(Errc::internal, "the recording's row vanished before it was sealed");
+  ItemRow& row = rows[0];
+  row.info.size = seal.size;
+  row.info.sha256 = seal.sha256;
+  row.info.duration_ms = seal.duration_ms;
+  row.info.interrupted = seal.interrupted;
+  row.info.interrupted_unix = seal.interrupted ? seal.interrupted_unix : 0;
+  Signature sig = sign_manifest(s.keys->signing_sk, manifest_of(row));  // v2, FORMAT.md §5.3
+  TILLID_ASSIGN(Stmt st, s.db.prepare("UPDATE items SET size = ?, sha256 = ?, duration_ms = ?, interrupted = ?, "
+                                      "interrupted_unix = ?, signature = ?, state = 'sealed' "
+                                      "WHERE id = ? AND state = 'recording'",
+                                      "cannot seal the recording"));
+  st.bind(1, static_cast<std::int64_t>(row.info.size))
+      .bind_blob(2, row.info.sha256)
+      .bind(3, row.info.duration_ms)
+      .bind(4, std::int64_t{row.info.interrupted ? 1 : 0})
+      .bind(5, row.info.interrupted_unix)
+      .bind_blob(6, sig)
+      .bind(7, item_id);
+  TILLID_TRY(st.run());
+  if (sqlite3_changes(s.db.handle()) != 1)
+    return make_error(Errc::internal, "the recording's row vanished before it was sealed");
+  TILLID_TRY(open_item_fields(s, row));
+  return row.info;
+}
+
+}  // namespace detail
+
+// ---- Recording ------------------------------------------------------------------------------
+
+struct Recording::Impl {
+  Vault::State* s = nullptr;
+  std::string item_id;
+  std::string case_id;
+  Fd fd;         // objects/<id>, O_RDWR (read back to copy to the mirror)
+  Fd mirror_fd;  // <mirror>/<id>.tillid-object, or invalid
+  fs::path mirror_path;
+  std::optional<ObjectWriter> writer;
+  std::optional<Sha256> sha;
+  std::vector<unsigned char> copy_buf;
+  std::optional<Error> mirror_error;
+
+  // io_mu: the object stream (append, finish). meta_mu: bookmarks vs. finish, so no bookmark
+  // lands after finish() computed the digest it signs. Order: meta_mu, io_mu, vault mutex.
+  mutable std::mutex io_mu;
+  std::mutex meta_mu;
+  bool finished = false;
+  bool failed = false;
+  std::uint64_t size = 0;
+  std::int64_t duration_ms = 0;
+  std::int64_t next_seq = 0;
+
+  ~Impl() {
+    if (s == nullptr) return;
+    std::lock_guard lk(s->mutex);
+    s->live_recordings.erase(item_id);
+  }
+
+  // Copy the encrypted bytes [from, to) of the primary object to the mirror, durably. A
+  // mirror failure never stops the recording (the primary is the evidence); it is kept and
+  // reported through mirror_error().
+  void mirror_range(std::uint64_t from, std::uint64_t to) {
+    if (!mirror_fd.valid()) return;
+    auto r = [&]() -> Result<void> {
+      copy_buf.resize(static_cast<std::size_t>(to - from));
+      std::size_t done = 0;
+      while (done < copy_buf.size()) {
+        ssize_t n = ::pread(fd.get(), copy_buf.data() + done, copy_buf.size() - done,
+                            static_cast<off_t>(from + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return errno_error(n < 0 ? errno : EIO, "cannot read back the recording for its mirror");
+        done += static_cast<std::size_t>(n);
+      }
+      TILLID_TRY(write_all(mirror_fd.get(), copy_buf, "cannot write the mirror copy " + mirror_path.string()));
+      if (::fdatasync(mirror_fd.get()) != 0)
+        return errno_error(errno, "cannot flush the mirror copy " + mirror_path.string());
+      return {};
+    }();
+    if (!r.ok()) {
+      mirror_error = r.error();
+      mirror_fd.reset();
+    }
+  }
+};
+
+Recording::Recording(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Recording::Recording(Recording&&) noexcept = default;
+Recording& Recording::operator=(Recording&&) noexcept = default;
+Recording::~Recording() = default;
+
+const std::string& Recording::item_id() const { return impl_->item_id; }
+const std::string& Recording::case_id() const { return impl_->case_id; }
+
+bool Recording::finished() const {
+  std::lock_guard lk(impl_->io_mu);
+  return impl_->finished;
+}
+
+std::int64_t Recording::duration_ms() const {
+  std::lock_guard lk(impl_->io_mu);
+  return impl_->duration_ms;
+}
+
+std::optional<Error> Recording::mirror_error() const {
+  std::lock_guard lk(impl_->io_mu);
+  return impl_->mirror_error;
+}
+
+Result<void> Recording::append(std::span<const unsigned char> ogg_chunk, std::int64_t audio_end_ms) {
+  Impl& im = *impl_;
+  std::lock_guard lk(im.io_mu);
+  if (im.finished) return make_error(Errc::invalid_argument, "the recording is already finished");
+  if (im.failed)
+    return make_error(Errc::io, "the recording stopped after an earlier write failed; what was written is kept "
+                                "and will be recovered at the next unlock");
+  if (ogg_chunk.size() > kRecordingChunkSize)
+    return make_error(Errc::invalid_argument, "an audio chunk of " + std::to_string(ogg_chunk.size()) +
+                                                  " bytes exceeds the recording chunk size (256 KiB); chunks "
+                                                  "must cover at most about one second");
+  const std::uint64_t before = im.writer->object_bytes();
+  auto r = [&]() -> Result<void> {
+    TILLID_TRY(im.writer->append_chunk(ogg_chunk, false));
+    // Durable before we return: at most the chunk in flight is lost (PRODUCT.md).
+    if (::fdatasync(im.fd.get()) != 0) return errno_error(errno, "cannot flush the recording to disk");
+    return {};
+  }();
+  if (!r.ok()) {
+    im.failed = true;
+    return r;
+  }
+  im.sha->update(ogg_chunk);
+  im.size += ogg_chunk.size();
+  im.duration_ms = std::max(im.duration_ms, audio_end_ms);
+  im.mirror_range(before, im.writer->object_bytes());
+  return {};
+}
+
+namespace {
+
+Result<void> check_text(std::string_view what, std::string_view v, std::size_t max, bool required) {
+  if (required && v.empty()) return make_error(Errc::invalid_argument, std::string(what) + " is empty; give one");
+  if (v.size() > max)
+    return make_error(Errc::invalid_argument,
+                      std::string(what) + " is longer than " + std::to_string(max) + " bytes; shorten it");
+  for (unsigned char c : v)
+    if (c < 0x20 || c == 0x7f)
+      return make_error(Errc::invalid_argument, std::string(what) + " contains a control character");
+  return {};
+}
+
+}  // namespace
+
+Result<Bookmark> Recording::bookmark(std::int64_t offset_ms, std::string label) {
+  Impl& im = *impl_;
+  std::lock_guard meta(im.meta_mu);
+  Vault::State& s = *im.s;
+  auto r = [&]() -> Result<Bookmark> {
+    {
+      std::lock_guard lk(im.io_mu);
+      if (im.finished) return make_error(Errc::invalid_argument, "the recording is finished; bookmarks go into a running recording");
+    }
+    if (offset_ms < 0) return make_error(Errc::invalid_argument, "a bookmark's offset cannot be negative");
+    TILLID_TRY(check_text("the bookmark label", label, 1000, true));
+    std::lock_guard lk(s.mutex);
+    TILLID_TRY(s.require_unlocked());
+    Bookmark b{static_cast<int>(im.next_seq), offset_ms, std::move(label), static_cast<std::int64_t>(std::time(nullptr))};
+    const std::string rid = bookmark_row_id(im.item_id, b.seq);
+    TILLID_ASSIGN(Stmt st, s.db.prepare("INSERT INTO bookmarks (item_id, seq, offset_ms, created_unix, label) "
+                                        "VALUES (?,?,?,?,?)",
+                                        "cannot store the bookmark"));
+    st.bind(1, im.item_id)
+        .bind(2, std::int64_t{b.seq})
+        .bind(3, b.offset_ms)
+        .bind(4, b.created_unix)
+        .bind_blob(5, seal_field(s.keys->meta, s.vault_id, {"bookmarks", "label", rid}, b.label));
+    TILLID_TRY(st.run());
+    ++im.next_seq;
+    return b;
+  }();
+  // The log holds the offset only, never the label (it may describe what the child said).
+  std::lock_guard lk(s.mutex);
+  TILLID_TRY(s.record_result(LogAction::record_bookmark, im.case_id, im.item_id, r,
+                             r.ok() ? "offset_ms=" + std::to_string(r->offset_ms) : ""));
+  return r;
+}
+
+Result<ItemInfo> Recording::finish() {
+  Impl& im = *impl_;
+  std::lock_guard meta(im.meta_mu);
+  std::lock_guard io(im.io_mu);
+  Vault::State& s = *im.s;
+  if (im.finished) return make_error(Errc::invalid_argument, "the recording is already finished");
+  auto r = [&]() -> Result<ItemInfo> {
+    if (im.failed)
+      return make_error(Errc::io, "the recording cannot be finished after a failed write; it will be recovered "
+                                  "at the next unlock");
+    const std::uint64_t before = im.writer->object_bytes();
+    // FORMAT.md §3.3/§7.2: an empty TAG_FINAL chunk closes the stream.
+    TILLID_TRY(im.writer->append_chunk({}, true));
+    if (::fsync(im.fd.get()) != 0) return errno_error(errno, "cannot flush the recording to disk");
+    im.mirror_range(before, im.writer->object_bytes());
+    if (im.mirror_fd.valid()) (void)im.mirror_fd.close_checked("cannot close the mirror copy");
+    TILLID_TRY(im.fd.close_checked("cannot close the recording"));
+    RecordingSeal seal;
+    seal.size = im.size;
+    TILLID_ASSIGN(seal.sha256, im.sha->finish());
+    seal.duration_ms = im.duration_ms;
+    std::lock_guard lk(s.mutex);
+    TILLID_TRY(s.require_unlocked());
+    return seal_recording_row(s, im.item_id, seal);
+  }();
+  std::lock_guard lk(s.mutex);
+  if (r.ok()) {
+    im.finished = true;
+    s.live_recordings.erase(im.item_id);
+  } else {
+    im.failed = true;
+  }
+  TILLID_TRY(s.record_result(LogAction::record_stop, im.case_id, im.item_id, r,
+                             r.ok() ? "duration_ms=" + std::to_string(r->duration_ms) : ""));
+  return r;
+}
+
+// ---- Vault ----------------------------------------------------------------------------------
+
+namespace {
+
+struct Begun {
+  std::string id;
+  bool row_inserted = false;
+  bool object_created = false;
+  fs::path mirror_file;
+};
+
+void discard_failed_begin(Vault::State& s, const Begun& b) {
+  if (!b.mirror_file.empty()) (void)remove_if_exists(b.mirror_file);
+  if (b.object_created) {
+    (void)remove_if_exists(s.object_path(b.id));
+    (void)fsync_dir(s.objects_dir());
+  }
+  if (b.row_inserted) {
+    auto st = s.db.prepare("DELETE FROM items WHERE id = ? AND state = 'recording'", "cannot remove the recording");
+    if (st.ok()) (void)st->bind(1, b.id).run();
+  }
+}
+
+std::string default_file_name(std::int64_t unix_s) {
+  std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "interview-%Y%m%d-%H%M%SZ.opus", &tm);
+  return buf;
+}
+
+Result<std::unique_ptr<Recording::Impl>> begin_locked(Vault::State& s, Begun& b, const std::string& case_ref,
+                                                      const std::string& interviewer, const std::string& title,
+                                                      const std::optional<fs::path>& mirror_dir) {
+  TILLID_TRY(s.require_unlocked());
+  TILLID_ASSIGN(CaseInfo c, find_case_locked(s, case_ref));
+  TILLID_TRY(check_text("the interviewer", interviewer, 200, true));
+  TILLID_TRY(check_text("the title", title, 1000, false));
+  if (mirror_dir) {
+    std::error_code ec;
+    if (!fs::is_directory(*mirror_dir, ec))
+      return make_error(Errc::not_found, "the mirror directory " + mirror_dir->string() +
+                                             " does not exist or is not a directory; create it first");
+  }
+  Id16 id = random_id();
+  b.id = to_hex(id);
+  auto im = std::make_unique<Recording::Impl>();
+  im->item_id = b.id;
+  im->case_id = c.id;
+  const auto created = static_cast<std::int64_t>(std::time(nullptr));
+  {  // the row first: recovery finds the recording through it (FORMAT.md §7.1)
+    TILLID_ASSIGN(Stmt st, s.db.prepare("INSERT INTO items (id, case_id, kind, state, title, file_name, created_unix, "
+                                        "creator, interviewer, duration_ms) VALUES (?,?,'recording','recording',?,?,?,?,?,0)",
+                                        "cannot record the new recording"));
+    st.bind(1, b.id)
+        .bind(2, c.id)
+        .bind_blob(3, seal_field(s.keys->meta, s.vault_id, {"items", "title", b.id}, title))
+        .bind_blob(4, seal_field(s.keys->meta, s.vault_id, {"items", "file_name", b.id}, default_file_name(created)))
+        .bind(5, created)
+        .bind(6, s.actor.id)
+        .bind_blob(7, seal_field(s.keys->meta, s.vault_id, {"items", "interviewer", b.id}, interviewer));
+    TILLID_TRY(st.run());
+    b.row_inserted = true;
+  }
+  TILLID_ASSIGN(im->fd, open_file(s.object_path(b.id), O_RDWR | O_CREAT | O_EXCL, 0600));
+  b.object_created = true;
+  Secret content_key = Secret::random(kKeyBytes);
+  TILLID_ASSIGN(ObjectWriter w, ObjectWriter::begin(im->fd.get(), id, ItemKind::recording, kRecordingChunkSize,
+                                                    content_key, s.keys->item_wrap));
+  im->writer.emplace(std::move(w));
+  if (::fdatasync(im->fd.get()) != 0) return errno_error(errno, "cannot flush the new recording");
+  TILLID_TRY(fsync_dir(s.objects_dir()));
+  if (mirror_dir) {
+    im->mirror_path = *mirror_dir / mirror_object_name(b.id);
+    TILLID_ASSIGN(im->mirror_fd, open_file(im->mirror_path, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    b.mirror_file = im->mirror_path;
+    im->mirror_range(0, im->writer->object_bytes());
+    if (im->mirror_error) return *im->mirror_error;
+    TILLID_TRY(fsync_dir(*mirror_dir));
+  }
+  TILLID_ASSIGN(Sha256 sha, Sha256::create());
+  im->sha.emplace(std::move(sha));
+  im->s = &s;
+  s.live_recordings.insert(b.id);
+  return im;
+}
+
+}  // namespace
+
+Result<Recording> Vault::begin_recording(const std::string& case_id, std::string interviewer, std::string title,
+                                         std::optional<fs::path> mirror_dir) {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  Begun b;
+  auto r = begin_locked(s, b, case_id, interviewer, title, mirror_dir);
+  if (!r.ok()) discard_failed_begin(s, b);
+  TILLID_TRY(s.record_result(LogAction::record_start, r.ok() ? r.value()->case_id : "", r.ok() ? b.id : "", r));
+  if (!r.ok()) return r.error();
+  return Recording(std::move(r).value());
+}
+
+Result<std::vector<Bookmark>> Vault::bookmarks(const std::string& item_id) const {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  std::string case_id;
+  auto r = [&]() -> Result<std::vector<Bookmark>> {
+    TILLID_TRY(s.require_unlocked());
+    Id16 id;
+    if (!parse_id(item_id, id))
+      return make_error(Errc::invalid_argument, "\"" + item_id + "\" is not an item id (32 hex characters)");
+    TILLID_ASSIGN(auto rows, load_item_rows(s.db, "WHERE id = ? AND state = 'sealed'", &item_id));
+    if (rows.empty()) return make_error(Errc::not_found, "there is no item " + item_id);
+    case_id = rows[0].info.case_id;
+    return open_bookmarks(s, rows[0]);
+  }();
+  TILLID_TRY(s.record_result(LogAction::item_viewed, case_id, loggable_id(item_id), r, "bookmarks"));
+  return r;
+}
+
+}  // namespace tillid
