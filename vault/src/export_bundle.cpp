@@ -270,7 +270,9 @@ Result<ExportSummary> export_locked(Vault::State& s, const std::string& item_id,
           {"checkpoint_file", exportfmt::kCheckpoint},
           {"entries", jentries}}},
         {"files", jfiles}};
-    const std::string json_text = doc.dump(2) + "\n";
+    // A title or file name is not necessarily valid UTF-8 (it is whatever the user gave);
+    // JSON must be, so invalid bytes become U+FFFD here (the content file name is sanitised).
+    const std::string json_text = doc.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
     Signature json_sig{};
     crypto_sign_detached(json_sig.data(), nullptr, reinterpret_cast<const unsigned char*>(json_text.data()),
                          json_text.size(), s.keys->signing_sk.data());
