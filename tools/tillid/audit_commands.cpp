@@ -220,6 +220,93 @@ void register_report(CLI::App* audit, GlobalOptions& g, Action& action) {
   });
 }
 
+void register_prove(CLI::App* audit, GlobalOptions& g, Action& action) {
+  struct Args { LogSource src; std::uint64_t seq = 0; std::optional<std::uint64_t> size; };
+  auto a = std::make_shared<Args>();
+  auto* cmd = audit->add_subcommand("prove", "Print an inclusion proof (RFC 9162 §2.1.3) for one entry");
+  add_log_options(cmd, a->src);
+  cmd->add_option("SEQ", a->seq, "Sequence number of the entry")->required();
+  cmd->add_option("--size", a->size, "Tree size to prove against (use a checkpoint's size; default: whole log)");
+  cmd->callback([&g, &action, a] {
+    action = [&g, a] {
+      return run_or_fail([&]() -> Result<int> {
+        TILLID_ASSIGN(auto dir, resolve_log_dir(g, a->src));
+        TILLID_ASSIGN(InclusionProof p, prove_inclusion(dir, a->seq, a->size));
+        std::cout << format_proof(p);
+        return kOk;
+      });
+    };
+  });
+}
+
+void register_consistency(CLI::App* audit, GlobalOptions& g, Action& action) {
+  struct Args { LogSource src; std::uint64_t old_size = 0; std::optional<std::uint64_t> new_size; };
+  auto a = std::make_shared<Args>();
+  auto* cmd = audit->add_subcommand("consistency", "Print a consistency proof (RFC 9162 §2.1.4) between two tree sizes");
+  add_log_options(cmd, a->src);
+  cmd->add_option("OLD", a->old_size, "The older tree size (e.g. a kept checkpoint's size)")->required();
+  cmd->add_option("NEW", a->new_size, "The newer tree size (default: whole log)");
+  cmd->callback([&g, &action, a] {
+    action = [&g, a] {
+      return run_or_fail([&]() -> Result<int> {
+        TILLID_ASSIGN(auto dir, resolve_log_dir(g, a->src));
+        TILLID_ASSIGN(ConsistencyProof p, prove_consistency(dir, a->old_size, a->new_size));
+        std::cout << format_proof(p);
+        return kOk;
+      });
+    };
+  });
+}
+
+// The independent verifier's side: a proof file, signed checkpoint(s) and the key; no log.
+void register_check_proof(CLI::App* audit, GlobalOptions& g, Action& action) {
+  struct Args {
+    LogSource src;
+    std::filesystem::path proof, checkpoint;
+    std::optional<std::filesystem::path> old_checkpoint;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = audit->add_subcommand("check-proof", "Check a proof against signed checkpoints, without the log");
+  add_key_options(cmd, a->src);
+  cmd->add_option("PROOF", a->proof, "Proof file from `tillid audit prove` or `consistency`")->required();
+  cmd->add_option("--checkpoint", a->checkpoint, "The signed checkpoint the proof leads to")->required();
+  cmd->add_option("--old-checkpoint", a->old_checkpoint, "For a consistency proof: the older signed checkpoint");
+  cmd->callback([&g, &action, a] {
+    action = [&g, a] {
+      return run_or_fail([&]() -> Result<int> {
+        bool self_asserted = false;
+        TILLID_ASSIGN(std::string key, resolve_key(g, a->src, self_asserted));
+        TILLID_ASSIGN(std::string proof_text, read_small_file(a->proof, 1 << 20));
+        TILLID_ASSIGN(std::string note, read_small_file(a->checkpoint, 64 * 1024));
+        TILLID_ASSIGN(Checkpoint cp, open_checkpoint(note, key));
+        auto verdict = [&](bool ok, const std::string& what) -> Result<int> {
+          if (g.json) print_json({{"valid", ok}, {"what", what}});
+          else std::cout << (ok ? "OK: " : "BAD: ") << what << "\n";
+          return ok ? kOk : kVerifyFailed;
+        };
+        if (auto inc = parse_inclusion_proof(proof_text); inc) {
+          if (inc->tree_size != cp.size)
+            return verdict(false, "the proof is for tree size " + std::to_string(inc->tree_size) +
+                                      " but the checkpoint covers " + std::to_string(cp.size));
+          bool ok = verify_inclusion(log_leaf_hash(inc->entry), inc->index, inc->tree_size, inc->path, cp.root);
+          return verdict(ok, "entry " + std::to_string(inc->index) + (ok ? " is" : " is NOT") +
+                                 " in the signed tree of size " + std::to_string(cp.size));
+        }
+        TILLID_ASSIGN(ConsistencyProof con, parse_consistency_proof(proof_text));
+        if (!a->old_checkpoint)
+          return make_error(Errc::invalid_argument, "a consistency proof needs --old-checkpoint FILE as well");
+        TILLID_ASSIGN(std::string old_note, read_small_file(*a->old_checkpoint, 64 * 1024));
+        TILLID_ASSIGN(Checkpoint old_cp, open_checkpoint(old_note, key));
+        if (con.old_size != old_cp.size || con.new_size != cp.size)
+          return verdict(false, "the proof's sizes do not match the two checkpoints");
+        bool ok = verify_consistency(con.old_size, con.new_size, old_cp.root, cp.root, con.path);
+        return verdict(ok, "the tree of size " + std::to_string(cp.size) + (ok ? " extends" : " does NOT extend") +
+                               " the tree of size " + std::to_string(old_cp.size));
+      });
+    };
+  });
+}
+
 }  // namespace
 
 void register_audit_commands(CLI::App& app, GlobalOptions& g, Action& action) {
@@ -229,6 +316,9 @@ void register_audit_commands(CLI::App& app, GlobalOptions& g, Action& action) {
   register_checkpoint(audit, g, action);
   register_verify(audit, g, action);
   register_report(audit, g, action);
+  register_prove(audit, g, action);
+  register_consistency(audit, g, action);
+  register_check_proof(audit, g, action);
 }
 
 }  // namespace tillid::cli

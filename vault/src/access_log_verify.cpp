@@ -2,6 +2,7 @@
 // stored checkpoint's signature and root, sequence contiguity, and consistency with checkpoints
 // the auditor kept. Read-only; needs only the verifier key. Names the first bad seq it can.
 #include <algorithm>
+#include <memory>
 
 #include "access_log_format.hpp"
 #include "checkpoint.hpp"
@@ -201,6 +202,74 @@ Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifie
   for (const auto& p : rep.problems)
     if (p.seq && (!rep.first_bad_seq || *p.seq < *rep.first_bad_seq)) rep.first_bad_seq = p.seq;
   return rep;
+}
+
+namespace {
+
+// Every record of a log directory, scanned read-only, with its Merkle tree.
+struct LoadedLog {
+  std::vector<unsigned char> image;
+  logfmt::Scan scan;
+  merkle::Tree tree;
+};
+
+Result<std::unique_ptr<LoadedLog>> load_log(const fs::path& dir, merkle::Hasher& h) {
+  auto log = std::make_unique<LoadedLog>();
+  TILLID_ASSIGN(log->image, logfmt::read_file(dir / "entries"));
+  log->scan = logfmt::scan_records(h, log->image, logfmt::kEntriesHeader, logfmt::kMaxEntryBytes);
+  if (!log->scan.header_ok || log->scan.damaged)
+    return make_error(Errc::corrupt, "the access log in " + dir.string() + " is damaged (" + log->scan.damage +
+                                         "); run `tillid audit verify` to find where");
+  log->tree.reserve(log->scan.records.size());
+  for (const auto& rec : log->scan.records) log->tree.append(h, rec.leaf);
+  return log;
+}
+
+Result<std::uint64_t> size_within(std::optional<std::uint64_t> requested, std::uint64_t size, const char* what) {
+  std::uint64_t n = requested.value_or(size);
+  if (n > size)
+    return make_error(Errc::not_found, std::string(what) + " " + std::to_string(n) + " is larger than the log (" +
+                                           std::to_string(size) + " entries)");
+  return n;
+}
+
+}  // namespace
+
+Result<InclusionProof> prove_inclusion(const fs::path& dir, std::uint64_t seq, std::optional<std::uint64_t> tree_size) {
+  merkle::Hasher h;
+  TILLID_ASSIGN(auto log, load_log(dir, h));
+  TILLID_ASSIGN(std::uint64_t n, size_within(tree_size, log->tree.size(), "tree size"));
+  if (seq >= n)
+    return make_error(Errc::not_found, "entry " + std::to_string(seq) + " is not in a tree of size " + std::to_string(n));
+  InclusionProof p;
+  p.index = seq;
+  p.tree_size = n;
+  const auto& payload = log->scan.records[seq].payload;
+  p.entry.assign(payload.begin(), payload.end());
+  p.path = log->tree.inclusion_path(h, seq, n);
+  return p;
+}
+
+Result<ConsistencyProof> prove_consistency(const fs::path& dir, std::uint64_t old_size,
+                                           std::optional<std::uint64_t> new_size) {
+  merkle::Hasher h;
+  TILLID_ASSIGN(auto log, load_log(dir, h));
+  TILLID_ASSIGN(std::uint64_t n, size_within(new_size, log->tree.size(), "new size"));
+  if (old_size == 0 || old_size > n)
+    return make_error(Errc::invalid_argument, "a consistency proof needs 0 < old size <= new size (" +
+                                                  std::to_string(old_size) + ", " + std::to_string(n) + ")");
+  ConsistencyProof p;
+  p.old_size = old_size;
+  p.new_size = n;
+  p.path = log->tree.consistency_path(h, old_size, n);
+  return p;
+}
+
+Result<LogHash> log_root_at(const fs::path& dir, std::optional<std::uint64_t> tree_size) {
+  merkle::Hasher h;
+  TILLID_ASSIGN(auto log, load_log(dir, h));
+  TILLID_ASSIGN(std::uint64_t n, size_within(tree_size, log->tree.size(), "tree size"));
+  return log->tree.root_at(h, n);
 }
 
 Result<std::vector<LogEntry>> read_log_entries(const fs::path& dir, const LogQuery& query) {

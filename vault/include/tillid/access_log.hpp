@@ -199,6 +199,15 @@ Result<LogVerifyReport> verify_log(const std::filesystem::path& dir, std::string
 Result<std::vector<LogEntry>> read_log_entries(const std::filesystem::path& dir,
                                                const LogQuery& query = {});
 
+// Proofs computed from a log directory without opening it for writing (the auditor's side).
+// tree_size / new_size default to the whole log. RFC 9162 §2.1.3.1 and §2.1.4.1.
+Result<InclusionProof> prove_inclusion(const std::filesystem::path& dir, std::uint64_t seq,
+                                       std::optional<std::uint64_t> tree_size = std::nullopt);
+Result<ConsistencyProof> prove_consistency(const std::filesystem::path& dir, std::uint64_t old_size,
+                                           std::optional<std::uint64_t> new_size = std::nullopt);
+// The log's root hash at `tree_size` (default: the whole log), from the directory.
+Result<LogHash> log_root_at(const std::filesystem::path& dir, std::optional<std::uint64_t> tree_size = std::nullopt);
+
 // Reports: a text table, JSON (array of objects), and a self-contained HTML page (timeline per
 // item, refused/failed attempts marked). `verification`, if given, is summarised at the top.
 std::string render_log_text(std::span<const LogEntry> entries);
