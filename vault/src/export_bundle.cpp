@@ -190,7 +190,7 @@ Result<ExportSummary> export_locked(Vault::State& s, const std::string& item_id,
     TILLID_TRY(out_fd.close_checked("cannot close " + content_path.string()));
     std::vector<BundleFile> files{{content_name, row.info.size, to_hex(row.info.sha256)}};
 
-    // 2. The item manifest exactly as signed at ingest (FORMAT.md §5), and the key, in forms
+    // 2. The item manifest exactly as signed when stored (FORMAT.md §5), and the key, in forms
     //    `openssl pkeyutl -rawin` reads.
     const auto manifest_bytes = encode_manifest(manifest);
     TILLID_ASSIGN(BundleFile f_bin, write_new_file(staging, exportfmt::kManifestBin, manifest_bytes));
@@ -241,6 +241,24 @@ Result<ExportSummary> export_locked(Vault::State& s, const std::string& item_id,
                {"created", exportfmt::iso_time(row.info.created_unix)},
                {"created_unix", row.info.created_unix},
                {"creator", row.info.creator}};
+    if (row.info.kind == ItemKind::recording) {
+      // FORMAT.md §5.3 / §7: the signed manifest v2 binds duration, interruption and the
+      // bookmarks digest; the digest covers each label's sealed bytes, which are included so
+      // an offline verifier can recompute it (they reveal nothing without the vault's key).
+      TILLID_ASSIGN(std::vector<Bookmark> marks, open_bookmarks(s, row));
+      ojson jmarks = ojson::array();
+      for (std::size_t i = 0; i < marks.size() && i < row.bookmarks.size(); ++i)
+        jmarks.push_back({{"seq", marks[i].seq},
+                          {"offset_ms", marks[i].offset_ms},
+                          {"label", marks[i].label},
+                          {"created_unix", marks[i].created_unix},
+                          {"label_sealed_base64", logfmt::base64(row.bookmarks[i].label_sealed)}});
+      item["interviewer"] = row.info.interviewer;
+      item["duration_ms"] = row.info.duration_ms;
+      item["interrupted"] = row.info.interrupted;
+      item["interrupted_unix"] = row.info.interrupted_unix;
+      item["bookmarks"] = jmarks;
+    }
     ojson jfiles = ojson::array();
     for (const auto& f : files) jfiles.push_back({{"name", f.name}, {"size", f.size}, {"sha256", f.sha256_hex}});
     ojson doc{
@@ -258,7 +276,7 @@ Result<ExportSummary> export_locked(Vault::State& s, const std::string& item_id,
           {"public_key_file", exportfmt::kAppliancePem},
           {"verifier_key", verifier}}},
         {"item_manifest",
-         {{"encoding", "tillid.manifest.v1"},
+         {{"encoding", manifest.version == 2 ? "tillid.manifest.v2" : "tillid.manifest.v1"},
           {"manifest_base64", logfmt::base64(manifest_bytes)},
           {"manifest_file", exportfmt::kManifestBin},
           {"signature_base64", logfmt::base64(row.signature)},

@@ -121,14 +121,20 @@ std::string iso_time_ms(std::int64_t unix_ms) {
 }
 
 Result<detail::Manifest> decode_manifest(std::span<const unsigned char> b) {
-  // FORMAT.md §5.1: 19 + 16 + 16 + 1 + 8 + 32 + 8 + 4 + n bytes.
-  constexpr std::string_view kMagic("tillid.manifest.v1\0", 19);
+  // FORMAT.md §5.1: 19 + 16 + 16 + 1 + 8 + 32 + 8 + 4 + n bytes (v1, documents); version 2
+  // (recordings, FORMAT.md §5.3) appends u64 duration_ms, u8 interrupted, i64 interrupted
+  // time and the 32-byte bookmarks digest.
+  constexpr std::string_view kMagicV1("tillid.manifest.v1\0", 19);
+  constexpr std::string_view kMagicV2("tillid.manifest.v2\0", 19);
   constexpr std::size_t kFixed = 19 + 16 + 16 + 1 + 8 + 32 + 8 + 4;
+  constexpr std::size_t kV2Extra = 8 + 1 + 8 + 32;
   auto bad = [](std::string why) { return make_error(Errc::corrupt, "the signed item manifest is malformed: " + why); };
   if (b.size() < kFixed) return bad("too short");
-  if (std::string_view(reinterpret_cast<const char*>(b.data()), 19) != kMagic)
-    return bad("it does not start with \"tillid.manifest.v1\" (unknown format or version)");
+  const std::string_view magic(reinterpret_cast<const char*>(b.data()), 19);
   detail::Manifest m;
+  if (magic == kMagicV1) m.version = 1;
+  else if (magic == kMagicV2) m.version = 2;
+  else return bad("it does not start with \"tillid.manifest.v1\" or \"v2\" (unknown format or version)");
   const unsigned char* p = b.data() + 19;
   std::copy(p, p + 16, m.item_id.begin()); p += 16;
   std::copy(p, p + 16, m.case_id.begin()); p += 16;
@@ -138,8 +144,16 @@ Result<detail::Manifest> decode_manifest(std::span<const unsigned char> b) {
   std::copy(p, p + 32, m.sha256.begin()); p += 32;
   m.created_unix = static_cast<std::int64_t>(detail::get_u64le(p)); p += 8;
   const std::uint32_t n = detail::get_u32le(p); p += 4;
-  if (b.size() != kFixed + n) return bad("the creator length does not match the encoding's length");
-  m.creator.assign(reinterpret_cast<const char*>(p), n);
+  if (b.size() != kFixed + n + (m.version == 2 ? kV2Extra : 0))
+    return bad("the creator length does not match the encoding's length");
+  m.creator.assign(reinterpret_cast<const char*>(p), n); p += n;
+  if (m.version == 2) {
+    m.duration_ms = static_cast<std::int64_t>(detail::get_u64le(p)); p += 8;
+    if (*p > 1) return bad("the interrupted flag is neither 0 nor 1");
+    m.interrupted = *p == 1; p += 1;
+    m.interrupted_unix = static_cast<std::int64_t>(detail::get_u64le(p)); p += 8;
+    std::copy(p, p + 32, m.bookmarks_sha256.begin());
+  }
   return m;
 }
 

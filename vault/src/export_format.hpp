@@ -47,7 +47,8 @@ std::optional<std::array<unsigned char, 32>> parse_ed25519_pem(std::string_view 
 std::string iso_time(std::int64_t unix_seconds);
 std::string iso_time_ms(std::int64_t unix_ms);
 
-// Strict decoder of the canonical item manifest v1 (FORMAT.md §5.1): exactly one encoding.
+// Strict decoder of the canonical item manifest, v1 (FORMAT.md §5.1, documents) or v2
+// (§5.3, recordings): exactly one encoding each.
 Result<detail::Manifest> decode_manifest(std::span<const unsigned char> bytes);
 
 // Lowercase or uppercase hex of exactly the decoded length; nullopt for anything else.

@@ -199,6 +199,31 @@ void check_item_manifest(Checker& c, const json& j, const Key32& pk, const Expor
   differs("item.sha256", ck.sha256_hex, to_hex(m->sha256));
   differs("item.created_unix", std::to_string(c.num(j, "/item/created_unix")), std::to_string(m->created_unix));
   differs("item.creator", c.str(j, "/item/creator"), m->creator);
+  const std::string encoding = m->version == 2 ? "tillid.manifest.v2" : "tillid.manifest.v1";
+  differs("item_manifest.encoding", c.str(j, "/item_manifest/encoding"), encoding);
+  if (m->version != 2) return;
+  // Recordings (FORMAT.md §5.3): duration, interruption and the bookmarks are signed too.
+  differs("item.duration_ms", std::to_string(c.num(j, "/item/duration_ms")), std::to_string(m->duration_ms));
+  const json::json_pointer ip("/item/interrupted");
+  const bool interrupted = j.contains(ip) && j.at(ip).is_boolean() && j.at(ip).get<bool>();
+  differs("item.interrupted", interrupted ? "true" : "false", m->interrupted ? "true" : "false");
+  differs("item.interrupted_unix", std::to_string(c.num(j, "/item/interrupted_unix")),
+          std::to_string(m->interrupted_unix));
+  std::vector<StoredBookmark> marks;
+  const json& jmarks = c.arr(j, "/item/bookmarks");
+  for (std::size_t i = 0; i < jmarks.size(); ++i) {
+    const std::string at = "/item/bookmarks/" + std::to_string(i);
+    auto sealed = logfmt::unbase64(c.str(j, at + "/label_sealed_base64"));
+    if (!sealed) {
+      c.problem("manifest.json: " + at + "/label_sealed_base64 is not valid base64");
+      return;
+    }
+    marks.push_back(StoredBookmark{c.num(j, at + "/seq"), c.num(j, at + "/offset_ms"),
+                                   c.num(j, at + "/created_unix"), std::move(*sealed)});
+  }
+  if (bookmarks_digest(marks) != m->bookmarks_sha256)
+    c.problem("manifest.json item.bookmarks differ from the bookmarks the item manifest signs (a bookmark was "
+              "added, removed, reordered or moved)");
 }
 
 // The access-log section: checkpoint signature, each entry's encoding, fields and RFC 9162
