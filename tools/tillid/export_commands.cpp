@@ -12,6 +12,11 @@
 namespace tillid::cli {
 namespace {
 
+// Like print_json, but a title or file name that is not valid UTF-8 cannot make it throw.
+void print_json_lenient(const nlohmann::json& j) {
+  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
 void register_export(CLI::App& app, GlobalOptions& g, Action& action) {
   struct Args { std::string item; std::filesystem::path out; };
   auto args = std::make_shared<Args>();
@@ -28,7 +33,7 @@ void register_export(CLI::App& app, GlobalOptions& g, Action& action) {
       auto r = vault->export_item(args->item, args->out);
       if (!r) return fail(r.error());
       if (g.json) {
-        print_json({{"dir", r->dir.string()},
+        print_json_lenient({{"dir", r->dir.string()},
                     {"item", to_json(r->item)},
                     {"content_file", r->content_file},
                     {"log_entries", r->log_entries},
@@ -79,7 +84,7 @@ void register_verify_export(CLI::App& app, GlobalOptions& g, Action& action) {
       if (!r) return fail(r.error());
       const ExportCheck& ck = *r;
       if (g.json) {
-        print_json({{"ok", ck.ok()},
+        print_json_lenient({{"ok", ck.ok()},
                     {"item_id", ck.item_id},
                     {"kind", ck.kind},
                     {"case_number", ck.case_number},

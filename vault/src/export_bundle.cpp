@@ -58,32 +58,32 @@ Result<BundleFile> write_new_file(const fs::path& dir, const std::string& name, 
 std::string readme_text(const ItemInfo& item, const CaseInfo& c, const std::string& content_file,
                         const std::string& exported_iso, const std::string& pk_hex) {
   std::string s;
-  s += "Tillid - eksport til retten / court export\n";
+  s += "Tillid - eksport til retten / court export\n";  // UTF-8 text
   s += "==========================================\n\n";
   s += "Sag / case:        " + c.case_number + " (kommune / municipality " + c.municipality + ")\n";
   s += "Element / item:    " + item.id + " (" + to_string(item.kind) + ")\n";
   s += "Fil / file:        " + content_file + "\n";
-  s += "Storrelse / size:  " + std::to_string(item.size) + " bytes\n";
+  s += "Størrelse / size:  " + std::to_string(item.size) + " bytes\n";
   s += "SHA-256:           " + to_hex(item.sha256) + "\n";
   s += "Eksporteret / exported: " + exported_iso + "\n";
-  s += "Offentlig noegle / appliance public key (Ed25519, hex): " + pk_hex + "\n\n";
+  s += "Offentlig nøgle / public key (Ed25519, hex): " + pk_hex + "\n\n";
   s += "DANSK\n-----\n";
-  s += "Denne mappe er en eksport fra en Tillid-boks i et boernehus. Filen " + content_file + "\n";
+  s += "Denne mappe er en eksport fra en Tillid-boks i et børnehus. Filen " + content_file + "\n";
   s += "er det oprindelige materiale, dekrypteret og kontrolleret ved eksporten.\n";
-  s += "manifest.json beskriver elementet (sag, stoerrelse, SHA-256, tidspunkt, opretter),\n";
-  s += "boksens signatur, og adgangslogens poster om elementet med Merkle-beviser (RFC 9162)\n";
+  s += "manifest.json beskriver elementet (sag, størrelse, SHA-256, tidspunkt, opretter),\n";
+  s += "boksens signatur og adgangslogens poster om elementet med Merkle-beviser (RFC 9162)\n";
   s += "til et signeret checkpoint, herunder posten for denne eksport.\n\n";
-  s += "Kontrol med almindelige vaerktoejer (i denne mappe):\n";
+  s += "Kontrol med almindelige værktøjer (i denne mappe):\n";
   s += "  1. sha256sum -c SHA256SUMS\n";
-  s += "     (alle filer skal give OK; SHA-256 for " + content_file + " skal vaere som ovenfor)\n";
+  s += "     (alle filer skal give OK; SHA-256 for " + content_file + " skal være som ovenfor)\n";
   s += "  2. openssl pkeyutl -verify -pubin -inkey appliance.pem -rawin -in manifest.bin -sigfile manifest.sig\n";
   s += "     (boksens signatur over elementets manifest; skal skrive \"Signature Verified Successfully\")\n";
   s += "  3. openssl pkeyutl -verify -pubin -inkey appliance.pem -rawin -in manifest.json -sigfile manifest.json.sig\n";
   s += "     (boksens signatur over manifest.json)\n";
-  s += "  4. tillid verify-export <mappe>   (kontrollerer alt, ogsaa adgangslogens beviser)\n";
-  s += "     tillid verify-export --key <noegle> <mappe>   med en noegle modtaget ad anden vej.\n";
-  s += "Noeglen i appliance.pem kommer fra bundtet selv; sammenlign den med en noegle, I har\n";
-  s += "faaet direkte fra boernehuset eller tilsynet, foer I stoler paa signaturen.\n\n";
+  s += "  4. tillid verify-export <mappe>   (kontrollerer alt, også adgangslogens beviser)\n";
+  s += "     tillid verify-export --key <nøgle> <mappe>   med en nøgle modtaget ad anden vej.\n";
+  s += "Nøglen i appliance.pem kommer fra bundtet selv; sammenlign den med en nøgle, I har\n";
+  s += "fået direkte fra børnehuset eller tilsynet, før I stoler på signaturen.\n\n";
   s += "ENGLISH\n-------\n";
   s += "This directory is an export from a Tillid appliance in a child advocacy centre. The file\n";
   s += content_file + " is the original material, decrypted and verified at export.\n";
