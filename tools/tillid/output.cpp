@@ -66,6 +66,9 @@ nlohmann::json to_json(const ItemInfo& item) {
           {"creator", item.creator}};
 }
 
-void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+// Invalid UTF-8 (a file name from a foreign system) is replaced with U+FFFD rather than thrown on.
+void print_json(const nlohmann::json& j) {
+  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
 
 }  // namespace tillid::cli
