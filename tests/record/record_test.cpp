@@ -1,0 +1,282 @@
+// `tillid record`, end to end through the real binary: Danish speech in, the same speech out
+// of the vault; no plaintext on disk at any time; bookmarks over the control socket; alarms;
+// the mirror; a bad source changes nothing; a version 1 schema is upgraded.
+#include <cmath>
+
+#include "record_support.hpp"
+#include "tillid/access_log.hpp"
+
+using namespace tillid::test;
+
+namespace {
+
+// Danish speech at 48 kHz (espeak-ng, then sox), optionally followed by a distinctive PCM
+// sequence that must never appear on disk.
+fs::path make_speech(const RecVault& v, const std::string& marker_pcm = "") {
+  require_tool("espeak-ng");
+  require_tool("sox");
+  const fs::path raw = v.tmp / "speech-raw.wav", wav = v.tmp / "speech.wav";
+  shell_ok("espeak-ng -v da -w " + q(raw) +
+           " 'Hej. Jeg hedder Sofie, og jeg er ni år gammel. Jeg bor i Aarhus sammen med min mor og min "
+           "lillebror. Om sommeren tager vi til stranden, og så bader vi hele dagen.'");
+  shell_ok("sox " + q(raw) + " -r 48000 -c 1 -b 16 " + q(wav));
+  if (!marker_pcm.empty()) {
+    // Append the marker samples to the data chunk (and fix the RIFF sizes).
+    std::string b = read_file(wav);
+    const auto data = b.find("data");
+    REQUIRE(data != std::string::npos);
+    std::string marker;
+    for (int i = 0; i < 2000; ++i) marker += marker_pcm;  // ~ several Opus frames of it
+    b += marker;
+    auto put32 = [&](std::size_t o, std::uint32_t x) { std::memcpy(b.data() + o, &x, 4); };
+    std::uint32_t dlen;
+    std::memcpy(&dlen, b.data() + data + 4, 4);
+    put32(data + 4, dlen + static_cast<std::uint32_t>(marker.size()));
+    put32(4, static_cast<std::uint32_t>(b.size() - 8));
+    write_file(wav, b);
+  }
+  return wav;
+}
+
+void require_no_plaintext(const fs::path& root, const std::vector<std::string>& needles) {
+  for (const auto& n : needles) {
+    auto hits = files_containing(root, n);
+    INFO("plaintext marker of " << n.size() << " bytes found in " << (hits.empty() ? "" : hits[0].string()));
+    CHECK(hits.empty());
+  }
+}
+
+// The first 16-bit samples the default realtime tone (440 Hz, amplitude 0.1, 48 kHz) makes,
+// as bytes: if they appear on disk, PCM was written in the clear.
+std::string tone_pcm_bytes(int samples) {
+  std::string s;
+  const double step = 2.0 * M_PI * 440.0 / 48000.0;
+  double phase = 0.0;
+  for (int i = 0; i < samples; ++i) {
+    const auto v = static_cast<std::int16_t>(std::lrint(0.1 * std::sin(phase) * 32768.0));
+    s.append(reinterpret_cast<const char*>(&v), 2);
+    phase += step;
+  }
+  return s.substr(20);  // skip the first zero-ish samples
+}
+
+nlohmann::json show(const RecVault& v, const std::string& id) { return v.json({"record", "show", id}); }
+
+}  // namespace
+
+TEST_CASE("Danish speech recorded from a WAV comes back as the same speech", "[record][audio]") {
+  require_tool("opusdec");
+  require_tool("opusinfo");
+  RecVault v;
+  const fs::path wav = make_speech(v);
+  auto r = v.tillid({"--json", "record", "start", "--case", "C1", "--interviewer", "Anne Jensen", "--title",
+                     "Samtale 1", "--source", "wav:" + wav.string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto item = nlohmann::json::parse(r.out);
+  const std::string id = item["id"];
+  CHECK(item["kind"] == "recording");
+  CHECK(item["interrupted"] == false);
+
+  // Listed like any item, with its sealed fields opened.
+  auto ls = v.json({"ls"});
+  REQUIRE(ls.size() == 1);
+  CHECK(ls[0]["title"] == "Samtale 1");
+  auto s = show(v, id);
+  CHECK(s["interviewer"] == "Anne Jensen");
+
+  const Pcm in = read_wav(wav);
+  const Pcm out = fetch_and_decode(v, id);
+  CHECK(out.rate == 48000);
+  INFO("input " << in.seconds() << " s, decoded " << out.seconds() << " s");
+  CHECK(std::abs(out.seconds() - in.seconds()) <= 0.020);  // one 20 ms Opus frame
+  CHECK(std::abs(double(s["duration_ms"]) / 1000.0 - in.seconds()) <= 0.020);
+  const double corr = envelope_correlation(envelope(in), envelope(out));
+  INFO("RMS envelope correlation " << corr);
+  CHECK(corr > 0.9);
+  shell_ok("opusinfo " + q(v.tmp / "out.opus"));
+  // The SHA-256 the vault signed is the one sha256sum computes on the exported stream.
+  CHECK(sha256sum(v.tmp / "out.opus") == item["sha256"]);
+  auto verify = v.tillid({"verify"});
+  INFO(verify.out);
+  CHECK(verify.exit_code == 0);
+}
+
+TEST_CASE("no plaintext audio, Ogg stream or title ever reaches the disk", "[record][privacy]") {
+  RecVault v;
+  const std::string pcm_marker = "\x11\x7a\x33\x5c\x55\x3e\x77\x20\x19\x6b\x2d\x41\x61\x0f\x03\x72";
+  const fs::path wav = make_speech(v, pcm_marker);
+  const std::string title = "Titelmarkoer-7f3a9c";
+  const std::string interviewer = "Interviewermarkoer-2b8e";
+  fs::create_directory(v.tmp / "mirror");
+  auto r = v.tillid({"record", "start", "--case", "C1", "--interviewer", interviewer, "--title", title, "--source",
+                     "wav:" + wav.string(), "--mirror", (v.tmp / "mirror").string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::vector<std::string> needles{pcm_marker + pcm_marker, "OggS", "OpusHead", "OpusTags", title, interviewer};
+  require_no_plaintext(v.vault, needles);
+  require_no_plaintext(v.tmp / "mirror", needles);
+
+  // And during a live recording (realtime tone), including the SQLite WAL while it is open.
+  Background rec(v, {"--case", "C1", "--interviewer", interviewer, "--title", title, "--source", "tone?realtime=1"});
+  rec.wait_started();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  auto during = needles;
+  during.push_back(tone_pcm_bytes(64));
+  require_no_plaintext(v.vault, during);
+  REQUIRE(v.tillid({"record", "stop"}).exit_code == 0);
+  REQUIRE(rec.wait() == 0);
+  require_no_plaintext(v.vault, during);
+}
+
+TEST_CASE("bookmarks made while recording are stored sealed and logged without their labels",
+          "[record][bookmarks]") {
+  RecVault v;
+  Background rec(v, {"--case", "C1", "--interviewer", "Anne", "--source", "tone?realtime=1"});
+  const std::string id = rec.wait_started();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  const std::string label1 = "Barnet fortaeller om episoden-91c2";
+  const std::string label2 = "Pause efter spoergsmaal-44d0";
+  auto m1 = v.json({"record", "mark", label1});
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  auto m2 = v.json({"record", "mark", label2});
+  CHECK(m1["seq"] == 0);
+  CHECK(m2["seq"] == 1);
+  CHECK(m2["offset_ms"].get<std::int64_t>() > m1["offset_ms"].get<std::int64_t>());
+  auto st = v.json({"record", "status"});
+  CHECK(st["item_id"] == id);
+  CHECK(st["elapsed_ms"].get<std::int64_t>() >= 1500);
+  require_no_plaintext(v.vault, {label1, label2});
+
+  auto stop = v.tillid({"record", "stop"});
+  INFO(stop.err);
+  REQUIRE(stop.exit_code == 0);
+  REQUIRE(rec.wait() == 0);
+  auto done = nlohmann::json::parse(read_file(rec.out));
+  CHECK(done["id"] == id);
+  CHECK(done["bookmark_count"] == 2);
+
+  // A second process cannot mark once the recording is over.
+  auto late = v.tillid({"record", "mark", "too late"});
+  CHECK(late.exit_code == 4);
+  CHECK(late.err.find("no recording is running") != std::string::npos);
+  CHECK(!fs::exists(v.vault / "run" / "record.sock"));
+
+  auto s = show(v, id);
+  REQUIRE(s["bookmarks"].size() == 2);
+  CHECK(s["bookmarks"][0]["label"] == label1);
+  CHECK(s["bookmarks"][1]["label"] == label2);
+  CHECK(s["bookmarks"][0]["offset_ms"] == m1["offset_ms"]);
+  CHECK(s["bookmarks"][0]["offset_ms"].get<std::int64_t>() >= 1000);
+  require_no_plaintext(v.vault, {label1, label2});
+  CHECK(v.tillid({"verify"}).exit_code == 0);
+
+  auto entries = tillid::read_log_entries(v.vault / "log");
+  REQUIRE(entries.ok());
+  int starts = 0, marks = 0, stops = 0;
+  for (const auto& e : entries.value()) {
+    if (e.item_id != id) continue;
+    CHECK(e.details.find("fortaeller") == std::string::npos);
+    CHECK(e.details.find("Pause") == std::string::npos);
+    if (e.action == tillid::LogAction::record_start) ++starts;
+    if (e.action == tillid::LogAction::record_stop) ++stops;
+    if (e.action == tillid::LogAction::record_bookmark) {
+      ++marks;
+      CHECK(e.details.rfind("offset_ms=", 0) == 0);
+      CHECK(!e.case_id.empty());
+    }
+  }
+  CHECK(starts == 1);
+  CHECK(marks == 2);
+  CHECK(stops == 1);
+}
+
+TEST_CASE("silence and clipping alarms are reported by status and the foreground output", "[record][alarms]") {
+  RecVault v;
+  SECTION("silence") {
+    Background rec(v, {"--case", "C1", "--interviewer", "A", "--source", "silence?realtime=1", "--silence-alarm", "1",
+                       "--duration", "4"});
+    rec.wait_started();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    auto st = v.json({"record", "status"});
+    CHECK(st["alarms"]["silence"] == true);
+    CHECK(st["alarms"]["clipping"] == false);
+    CHECK(st["level"]["rms_dbfs"].get<double>() <= -100.0);
+    auto text = v.tillid({"record", "status"});
+    CHECK(text.out.find("SILENCE") != std::string::npos);
+    REQUIRE(rec.wait() == 0);
+    CHECK(rec.err_text().find("ALARM silence raised") != std::string::npos);
+  }
+  SECTION("clipping") {
+    Background rec(v, {"--case", "C1", "--interviewer", "A", "--source", "tone?amplitude=1.0,square=1,realtime=1",
+                       "--duration", "3"});
+    rec.wait_started();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1800));
+    auto st = v.json({"record", "status"});
+    CHECK(st["alarms"]["clipping"] == true);
+    CHECK(st["alarms"]["silence"] == false);
+    REQUIRE(rec.wait() == 0);
+    CHECK(rec.err_text().find("ALARM clipping raised") != std::string::npos);
+  }
+}
+
+TEST_CASE("the mirror directory holds the same encrypted chunks", "[record][mirror]") {
+  RecVault v;
+  fs::create_directory(v.tmp / "mirror");
+  auto r = v.tillid({"--json", "record", "start", "--case", "C1", "--interviewer", "A", "--source",
+                     "tone?duration=5", "--mirror", (v.tmp / "mirror").string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string id = nlohmann::json::parse(r.out)["id"];
+  const fs::path primary = v.vault / "objects" / id, mirror = v.tmp / "mirror" / (id + ".tillid-object");
+  REQUIRE(fs::exists(mirror));
+  CHECK(read_file(mirror) == read_file(primary));
+  CHECK((fs::status(mirror).permissions() & fs::perms::group_all) == fs::perms::none);
+  // A missing mirror directory is refused before anything is created.
+  auto bad = v.tillid({"record", "start", "--case", "C1", "--interviewer", "A", "--source", "tone?duration=1",
+                       "--mirror", (v.tmp / "no-such-dir").string()});
+  CHECK(bad.exit_code == 4);
+  CHECK(v.json({"ls"}).size() == 1);
+}
+
+TEST_CASE("a bad source is a clear error before anything is created", "[record][errors]") {
+  RecVault v;
+  const auto before = tree_fingerprint(v.vault);
+  for (const std::string& spec : {std::string("wav:") + (v.tmp / "missing.wav").string(), std::string("alsa:hw:97,0"),
+                                  std::string("bogus:thing")}) {
+    auto r = v.tillid({"record", "start", "--case", "C1", "--interviewer", "A", "--source", spec});
+    INFO(spec << ": " << r.err);
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find("cannot open the audio source") != std::string::npos);
+  }
+  // Not a byte changed: no item, no object, no control socket, not even a log entry.
+  CHECK(tree_fingerprint(v.vault) == before);
+  CHECK(fs::is_empty(v.vault / "objects"));
+  CHECK(v.json({"ls"}).empty());
+  // Control commands with no recording running.
+  for (const char* cmd : {"stop", "status"}) {
+    auto r = v.tillid({"record", cmd});
+    CHECK(r.exit_code == 4);
+    CHECK(r.err.find("no recording is running") != std::string::npos);
+  }
+}
+
+TEST_CASE("a version 1 vault is upgraded to schema version 2 when opened", "[record][schema]") {
+  require_tool("sqlite3");
+  RecVault v;
+  write_random_file(v.tmp / "doc.bin", 5000, 3);
+  REQUIRE(v.tillid({"doc", "add", "--case", "C1", (v.tmp / "doc.bin").string()}).exit_code == 0);
+  // Turn it back into exactly the version 1 schema (FORMAT.md §4).
+  shell_ok("sqlite3 " + q(v.vault / "vault.db") +
+           " 'ALTER TABLE items DROP COLUMN interviewer; ALTER TABLE items DROP COLUMN duration_ms; "
+           "ALTER TABLE items DROP COLUMN interrupted; ALTER TABLE items DROP COLUMN interrupted_unix; "
+           "DROP TABLE bookmarks; UPDATE schema_version SET version = 1;'");
+  CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "1\n");
+  CHECK(v.tillid({"verify"}).exit_code == 0);
+  CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "2\n");
+  auto r = v.tillid({"record", "start", "--case", "C1", "--interviewer", "A", "--source", "tone?duration=2"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(v.json({"ls"}).size() == 2);
+  CHECK(v.tillid({"verify"}).exit_code == 0);
+}
