@@ -114,9 +114,10 @@ Result<void> ObjectWriter::append_chunk(std::span<const unsigned char> plaintext
   // FORMAT.md §3.3: u32le ciphertext length, then the secretstream ciphertext.
   const std::size_t clen = plaintext.size() + kStreamABytes;
   for (int i = 0; i < 4; ++i) buf_[i] = static_cast<unsigned char>(clen >> (8 * i));
-  codec_.push(*stream(state_), buf_.data() + 4, plaintext,
-              final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
-                    : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+  crypto_secretstream_xchacha20poly1305_push(stream(state_), buf_.data() + 4, nullptr, plaintext.data(),
+                                             plaintext.size(), nullptr, 0,
+                                             final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
+                                                   : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
   auto r = write_all(fd_, {buf_.data(), 4 + clen}, "cannot write an object chunk");
   if (!r.ok()) {
     failed_ = true;
@@ -193,7 +194,8 @@ Result<ChunkRead> ObjectReader::next(std::span<unsigned char> out) {
   if (body < clen) return fail(Errc::corrupt, "object is truncated inside " + where);
   const std::size_t mlen = clen - kStreamABytes;
   unsigned char tag = 0;
-  if (!codec_.pull(*stream(state_), out.data(), &tag, {buf_.data(), clen}))
+  if (crypto_secretstream_xchacha20poly1305_pull(stream(state_), out.data(), nullptr, &tag, buf_.data(), clen,
+                                                 nullptr, 0) != 0)
     return fail(Errc::corrupt, where + " failed authentication (altered, reordered or from another object)");
   if (tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE &&
       tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL)

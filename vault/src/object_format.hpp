@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "crypto.hpp"
-#include "secretstream.hpp"
 #include "tillid/result.hpp"
 #include "tillid/secret.hpp"
 #include "tillid/vault.hpp"
@@ -79,7 +78,6 @@ class ObjectWriter {
   int fd_ = -1;
   std::uint32_t chunk_size_ = 0;
   Secret state_;  // crypto_secretstream state (holds the derived chunk key)
-  SecretStreamCodec codec_;
   std::vector<unsigned char> buf_;
   bool finished_ = false;
   bool failed_ = false;
@@ -122,7 +120,6 @@ class ObjectReader {
   std::string label_;
   ObjectHeader header_;
   Secret state_;
-  SecretStreamCodec codec_;
   std::vector<unsigned char> buf_;
   bool finished_ = false;
   bool failed_ = false;
