@@ -12,6 +12,8 @@ using namespace tillid::test;
 
 TEST_CASE("killing a recording at random points keeps everything up to the cut", "[record][crash]") {
   require_tool("opusdec");
+  require_tool("opusinfo");
+  require_tool("ffprobe");
   RecVault v;
   const unsigned iterations = env_count("TILLID_CRASH_ITERATIONS", 8);
   std::mt19937 rng(20261123);
@@ -50,6 +52,9 @@ TEST_CASE("killing a recording at random points keeps everything up to the cut",
       continue;
     }
     const Pcm out = fetch_and_decode(v, id, "crash-" + std::to_string(i));
+    // Recovery closes the stream with an EOS page: strict opusinfo accepts it, ffprobe reads it.
+    shell_ok("opusinfo " + q(v.tmp / ("crash-" + std::to_string(i) + ".opus")) + " >/dev/null");
+    shell_ok("ffprobe -v error " + q(v.tmp / ("crash-" + std::to_string(i) + ".opus")));
     INFO("killed after " << elapsed << " s of audio; recovered " << out.seconds() << " s; stored duration "
                          << s["duration_ms"]);
     // At most the chunk in flight (≤ 1 s of audio + 100 ms of encoder look-ahead) is lost,

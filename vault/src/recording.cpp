@@ -66,6 +66,32 @@ void OggScan::feed(std::span<const unsigned char> p) {
   }
 }
 
+bool set_last_page_eos(std::span<unsigned char> p) {
+  std::size_t i = 0, last = p.size(), last_len = 0;
+  while (i < p.size()) {
+    if (p.size() - i < 27 || std::memcmp(p.data() + i, "OggS", 4) != 0) return false;
+    const std::size_t nseg = p[i + 26];
+    if (p.size() - i < 27 + nseg) return false;
+    std::size_t len = 27 + nseg;
+    for (std::size_t k = 0; k < nseg; ++k) len += p[i + 27 + k];
+    if (p.size() - i < len) return false;
+    last = i;
+    last_len = len;
+    i += len;
+  }
+  if (last == p.size()) return false;
+  unsigned char* page = p.data() + last;
+  page[5] |= 0x04;  // header_type: end of stream
+  std::memset(page + 22, 0, 4);
+  std::uint32_t crc = 0;
+  for (std::size_t k = 0; k < last_len; ++k) {
+    crc ^= static_cast<std::uint32_t>(page[k]) << 24;
+    for (int b = 0; b < 8; ++b) crc = (crc & 0x80000000u) ? (crc << 1) ^ 0x04c11db7u : crc << 1;
+  }
+  for (int k = 0; k < 4; ++k) page[22 + k] = static_cast<unsigned char>(crc >> (8 * k));
+  return true;
+}
+
 std::int64_t OggScan::duration_ms() const {
   if (preskip < 0 || last_granule <= preskip) return 0;
   return (last_granule - preskip) * 1000 / 48000;

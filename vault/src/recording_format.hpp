@@ -31,6 +31,12 @@ struct OggScan {
   std::int64_t duration_ms() const;
 };
 
+// Sets the end-of-stream flag on the last Ogg page in `pages` (whole pages) and recomputes
+// its CRC (RFC 3533 §6: CRC-32, polynomial 0x04c11db7, initial 0, over the page with the CRC
+// field zeroed). Recovery closes a cut stream this way so strict checkers (opusinfo) accept
+// it. Returns false if `pages` is not a sequence of whole pages (nothing is changed then).
+bool set_last_page_eos(std::span<unsigned char> pages);
+
 // What a finished or recovered recording is sealed with.
 struct RecordingSeal {
   std::uint64_t size = 0;

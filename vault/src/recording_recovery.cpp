@@ -56,22 +56,33 @@ Result<Pass1> scan_object(ObjectReader& reader) {
   return p;
 }
 
-// Pass 2: copy the first `chunks` authenticated chunks into a new object and close it.
-Result<void> rewrite_object(Vault::State& s, const ItemRow& row, const Id16& id, std::uint64_t chunks) {
+// Pass 2: copy the first `chunks` authenticated chunks into a new object and close it. The
+// last kept Ogg page gets the end-of-stream flag (FORMAT.md §7.5), so the digest, size and
+// duration of the stream as recovered are computed here, over exactly what is stored.
+Result<Pass1> rewrite_object(Vault::State& s, const ItemRow& row, const Id16& id, std::uint64_t chunks) {
   const std::string& item_id = row.info.id;
   const auto tmp = s.tmp_object_path(item_id);
   TILLID_TRY(remove_if_exists(tmp));  // left by a recovery that was itself interrupted
   TILLID_ASSIGN(Fd in, open_file(s.object_path(item_id), O_RDONLY));
   TILLID_ASSIGN(ObjectReader reader, ObjectReader::open(in.get(), id, s.keys->item_wrap, "recording " + item_id));
   TILLID_ASSIGN(Fd out, open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
-  auto r = [&]() -> Result<void> {
+  auto r = [&]() -> Result<Pass1> {
+    Pass1 p;
+    TILLID_ASSIGN(Sha256 sha, Sha256::create());
+    OggScan ogg;
     Secret content_key = Secret::random(kKeyBytes);
     TILLID_ASSIGN(ObjectWriter w, ObjectWriter::begin(out.get(), id, ItemKind::recording, reader.header().chunk_size,
                                                       content_key, s.keys->item_wrap));
     Secret buf(reader.header().chunk_size);
     for (std::uint64_t i = 0; i < chunks; ++i) {
       TILLID_ASSIGN(ChunkRead c, reader.next(buf.bytes()));
-      TILLID_TRY(w.append_chunk({buf.data(), c.size}, false));
+      std::span<unsigned char> plain{buf.data(), c.size};
+      // Chunk 0 holds only the headers; EOS there would end the stream before any audio.
+      if (i + 1 == chunks && i > 0) (void)set_last_page_eos(plain);
+      sha.update(plain);
+      ogg.feed(plain);
+      p.size += plain.size();
+      TILLID_TRY(w.append_chunk(plain, false));
     }
     TILLID_TRY(w.append_chunk({}, true));
     TILLID_TRY(w.sync());
@@ -80,7 +91,11 @@ Result<void> rewrite_object(Vault::State& s, const ItemRow& row, const Id16& id,
     if (::rename(tmp.c_str(), s.object_path(item_id).c_str()) != 0)
       return errno_error(errno, "cannot move the recovered recording into place");
     TILLID_TRY(fsync_dir(s.objects_dir()));
-    return fsync_dir(s.tmp_dir());
+    TILLID_TRY(fsync_dir(s.tmp_dir()));
+    p.good_chunks = chunks;
+    TILLID_ASSIGN(p.sha256, sha.finish());
+    p.duration_ms = ogg.duration_ms();
+    return p;
   }();
   if (!r.ok()) (void)remove_if_exists(tmp);
   return r;
@@ -125,7 +140,12 @@ Result<void> recover_recording(Vault::State& s, const ItemRow& row) {
   TILLID_ASSIGN(Pass1 p, scan_object(reader.value()));
   in->reset();
   auto r = [&]() -> Result<ItemInfo> {
-    if (!p.final_seen) TILLID_TRY(rewrite_object(s, row, id, p.good_chunks));
+    if (!p.final_seen) {
+      TILLID_ASSIGN(Pass1 rewritten, rewrite_object(s, row, id, p.good_chunks));
+      p.size = rewritten.size;
+      p.sha256 = rewritten.sha256;
+      p.duration_ms = rewritten.duration_ms;
+    }
     RecordingSeal seal;
     seal.size = p.size;
     seal.sha256 = p.sha256;
