@@ -54,7 +54,7 @@ nlohmann::json to_json(const CaseInfo& c) {
 }
 
 nlohmann::json to_json(const ItemInfo& item) {
-  return {{"id", item.id},
+  nlohmann::json j = {{"id", item.id},
           {"case_id", item.case_id},
           {"kind", to_string(item.kind)},
           {"size", item.size},
@@ -64,6 +64,14 @@ nlohmann::json to_json(const ItemInfo& item) {
           {"created", format_time(item.created_unix)},
           {"created_unix", item.created_unix},
           {"creator", item.creator}};
+  if (item.kind == ItemKind::recording) {
+    j["interviewer"] = item.interviewer;
+    j["duration_ms"] = item.duration_ms;
+    j["interrupted"] = item.interrupted;
+    if (item.interrupted) j["interrupted_at"] = format_time(item.interrupted_unix);
+    j["bookmark_count"] = item.bookmark_count;
+  }
+  return j;
 }
 
 // Invalid UTF-8 (a file name from a foreign system) is replaced with U+FFFD rather than thrown on.
