@@ -19,19 +19,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Result<ItemRow> sealed_item_locked(Vault::State& s, const std::string& item_id) {
-  TILLID_TRY(s.require_unlocked());
-  Id16 id;
-  if (!parse_id(item_id, id))
-    return make_error(Errc::invalid_argument, "\"" + item_id + "\" is not an item id (32 hex characters)");
-  TILLID_ASSIGN(auto rows, load_item_rows(s.db, "WHERE id = ? AND state = 'sealed'", &item_id));
-  if (rows.empty()) return make_error(Errc::not_found, "there is no item " + item_id);
-  TILLID_TRY(open_item_fields(s, rows[0]));
-  return std::move(rows[0]);
-}
 
 Result<ItemInfo> fetch_locked(Vault::State& s, const std::string& item_id, const ByteSink& sink) {
-  TILLID_ASSIGN(ItemRow row, sealed_item_locked(s, item_id));
+  TILLID_ASSIGN(ItemRow row, load_sealed_item(s, item_id));
   const std::string label = "item " + item_id;
   if (!verify_manifest(s.signing_pk, manifest_of(row), row.signature))
     return make_error(Errc::corrupt, label + ": its manifest signature does not verify (metadata altered); "
@@ -84,7 +74,7 @@ Result<std::vector<ItemInfo>> Vault::items(std::optional<std::string> case_id) c
 Result<ItemInfo> Vault::item(const std::string& item_id) const {
   std::lock_guard lk(state_->mutex);
   State& s = *state_;
-  auto r = sealed_item_locked(s, item_id);
+  auto r = load_sealed_item(s, item_id);
   TILLID_TRY(s.record_result(LogAction::item_viewed, r.ok() ? r->info.case_id : "", loggable_id(item_id), r));
   if (!r.ok()) return r.error();
   return std::move(r.value().info);

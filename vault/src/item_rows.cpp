@@ -103,4 +103,15 @@ Result<std::vector<Bookmark>> open_bookmarks(const Vault::State& s, const ItemRo
   return out;
 }
 
+Result<ItemRow> load_sealed_item(Vault::State& s, const std::string& item_id) {
+  TILLID_TRY(s.require_unlocked());
+  Id16 id;
+  if (!parse_id(item_id, id))
+    return make_error(Errc::invalid_argument, "\"" + item_id + "\" is not an item id (32 hex characters)");
+  TILLID_ASSIGN(auto rows, load_item_rows(s.db, "WHERE id = ? AND state = 'sealed'", &item_id));
+  if (rows.empty()) return make_error(Errc::not_found, "there is no item " + item_id);
+  TILLID_TRY(open_item_fields(s, rows[0]));
+  return std::move(rows[0]);
+}
+
 }  // namespace tillid::detail

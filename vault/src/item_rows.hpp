@@ -27,6 +27,8 @@ struct ItemRow {
 Result<std::vector<ItemRow>> load_item_rows(Db& db, const char* where, const std::string* param);
 // Open the sealed title, file name and (recordings) interviewer into row.info.
 Result<void> open_item_fields(const Vault::State& s, ItemRow& row);
+// The sealed (listed) item with this id, its sealed fields opened. Needs the vault unlocked.
+Result<ItemRow> load_sealed_item(Vault::State& s, const std::string& item_id);
 // The manifest the stored row claims (FORMAT.md §5).
 Manifest manifest_of(const ItemRow& row);
 

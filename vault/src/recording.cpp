@@ -429,14 +429,9 @@ Result<std::vector<Bookmark>> Vault::bookmarks(const std::string& item_id) const
   State& s = *state_;
   std::string case_id;
   auto r = [&]() -> Result<std::vector<Bookmark>> {
-    TILLID_TRY(s.require_unlocked());
-    Id16 id;
-    if (!parse_id(item_id, id))
-      return make_error(Errc::invalid_argument, "\"" + item_id + "\" is not an item id (32 hex characters)");
-    TILLID_ASSIGN(auto rows, load_item_rows(s.db, "WHERE id = ? AND state = 'sealed'", &item_id));
-    if (rows.empty()) return make_error(Errc::not_found, "there is no item " + item_id);
-    case_id = rows[0].info.case_id;
-    return open_bookmarks(s, rows[0]);
+    TILLID_ASSIGN(ItemRow row, load_sealed_item(s, item_id));
+    case_id = row.info.case_id;
+    return open_bookmarks(s, row);
   }();
   TILLID_TRY(s.record_result(LogAction::item_viewed, case_id, loggable_id(item_id), r, "bookmarks"));
   return r;
