@@ -126,8 +126,12 @@ Result<int> record_start(const GlobalOptions& g, const StartArgs& a) {
         (e.raised ? " raised" : " cleared") + " at " + clock_text(to_ms(e.at)));
   };
   std::atomic<bool> mirror_reported{false};
+  // Audio time up to which the recording is durable (appended and fdatasync'ed): what the
+  // operator is told is safe, and what recovery after a crash must give back.
+  std::atomic<std::int64_t> stored_ms{0};
   auto sink = [&](const cap::Chunk& ch) -> Result<void> {
     TILLID_TRY(rec.append(ch.bytes, to_ms(ch.end)));
+    stored_ms = to_ms(ch.end);
     if (auto me = rec.mirror_error(); me && !mirror_reported.exchange(true))
       say("ALARM mirror failed: " + me->message + " (recording continues in the vault)");
     return {};
@@ -184,8 +188,9 @@ Result<int> record_start(const GlobalOptions& g, const StartArgs& a) {
     auto st = recorder.status();
     const int ch = st.level.channels;
     char line[200];
-    std::snprintf(line, sizeof line, "REC %s  level %6.1f dBFS rms %6.1f dBFS peak  alarms: %s",
-                  clock_text(to_ms(st.captured)).c_str(), loudest(st.level.rms_dbfs, ch), loudest(st.level.peak_dbfs, ch),
+    std::snprintf(line, sizeof line, "REC %s  stored %s  level %6.1f dBFS rms %6.1f dBFS peak  alarms: %s",
+                  clock_text(to_ms(st.captured)).c_str(), clock_text(stored_ms.load()).c_str(),
+                  loudest(st.level.rms_dbfs, ch), loudest(st.level.peak_dbfs, ch),
                   alarms_text(st.silence, st.clipping).c_str());
     say(line);
   }
