@@ -1,6 +1,6 @@
 // Kill -9 at random instants while `tillid doc add` runs: the vault must always open and
 // verify clean, and hold either the whole item or none of it. The count comes from
-// TILLID_CRASH_ITERATIONS (CI default 25; soak: e.g. TILLID_CRASH_ITERATIONS=1000).
+// TILLID_CRASH_ITERATIONS (CI default 100; soak: e.g. TILLID_CRASH_ITERATIONS=1000).
 #include <chrono>
 #include <random>
 
@@ -22,7 +22,7 @@ TEST_CASE("killing doc add at random points never leaves a partial item", "[cli]
   const auto full = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
   std::size_t complete_items = 1;
 
-  const unsigned iterations = env_count("TILLID_CRASH_ITERATIONS", 25);
+  const unsigned iterations = env_count("TILLID_CRASH_ITERATIONS", 100);
   std::mt19937 rng(20261122);
   std::uniform_int_distribution<long> delay_us(0, static_cast<long>(full.count() * 1.2));
   unsigned killed_midway = 0;

@@ -2,7 +2,7 @@
 // after append() returned; it is killed with SIGKILL at a random moment. After every kill the
 // log opens, verifies, holds every acknowledged entry with the right content, has no gap, and
 // stays consistent with every checkpoint seen before (no fork). Iterations:
-// TILLID_CRASH_ITERATIONS (default 20; use e.g. 1000 for a soak run).
+// TILLID_CRASH_ITERATIONS (default 100; use e.g. 1000 for a soak run).
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -65,7 +65,7 @@ std::string details_for(std::uint32_t round, std::uint32_t thread, std::uint32_t
 }  // namespace
 
 TEST_CASE("the log survives kill -9 at any moment without loss, gap or fork", "[log][crash]") {
-  int iterations = 20;
+  int iterations = 100;
   if (const char* env = std::getenv("TILLID_CRASH_ITERATIONS")) iterations = std::max(1, std::atoi(env));
   TempDir dir;
   Key key;

@@ -2,7 +2,7 @@
 // at the next unlock the recording is recovered, marked interrupted, verifies, and decodes to
 // the audio captured before the kill with at most about one second missing (the chunk in
 // flight, capture/README.md §4). Each iteration takes a few seconds of real time, so the
-// count comes from TILLID_CRASH_ITERATIONS: CI default 8; soak e.g. TILLID_CRASH_ITERATIONS=200.
+// count comes from TILLID_CRASH_ITERATIONS: CI default 16; soak e.g. TILLID_CRASH_ITERATIONS=200.
 #include <random>
 
 #include "record_support.hpp"
@@ -26,7 +26,7 @@ TEST_CASE("killing a recording at random points keeps everything up to the cut",
   require_tool("opusinfo");
   require_tool("ffprobe");
   RecVault v;
-  const unsigned iterations = env_count("TILLID_CRASH_ITERATIONS", 8);
+  const unsigned iterations = env_count("TILLID_CRASH_ITERATIONS", 16);
   std::mt19937 rng(20261123);
   std::uniform_int_distribution<int> delay_ms(300, 4500);
   std::size_t expected_items = 0;
