@@ -169,22 +169,9 @@ Result<ExportSummary> export_locked(Vault::State& s, const std::string& item_id,
     const fs::path content_path = staging / content_name;
     TILLID_ASSIGN(Fd out_fd, open_file(content_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC));
     {
-      auto obj = open_file(s.object_path(item_id), O_RDONLY | O_CLOEXEC);
-      if (!obj.ok()) {
-        if (obj.error().code == Errc::not_found)
-          return make_error(Errc::corrupt, label + ": its object file is missing from the vault; run verify and "
-                                                   "restore the object from backup");
-        return obj.error();
-      }
-      TILLID_ASSIGN(ObjectReader reader, ObjectReader::open(obj->get(), id, s.keys->item_wrap, label));
-      if (reader.header().kind != row.info.kind)
-        return make_error(Errc::corrupt, label + ": object kind does not match its metadata; run verify");
       const std::string what = "cannot write " + content_path.string();
       ByteSink sink = [&](std::span<const unsigned char> bytes) { return write_all(out_fd.get(), bytes, what); };
-      TILLID_ASSIGN(StreamDigest d, decrypt_stream(reader, &sink));
-      if (d.size != row.info.size || d.sha256 != row.info.sha256)
-        return make_error(Errc::corrupt, label + ": content does not match its signed size and SHA-256; "
-                                                 "nothing was exported; run verify");
+      TILLID_TRY(read_item_content(s, row, sink));
     }
     TILLID_TRY(fsync_fd(out_fd.get(), "cannot flush " + content_path.string()));
     TILLID_TRY(out_fd.close_checked("cannot close " + content_path.string()));

@@ -17,16 +17,14 @@ namespace tillid {
 using namespace detail;
 namespace fs = std::filesystem;
 
-namespace {
+namespace detail {
 
-
-Result<ItemInfo> fetch_locked(Vault::State& s, const std::string& item_id, const ByteSink& sink) {
-  TILLID_ASSIGN(ItemRow row, load_sealed_item(s, item_id));
-  const std::string label = "item " + item_id;
+Result<void> read_item_content(Vault::State& s, const ItemRow& row, const ByteSink& sink) {
+  const std::string label = "item " + row.info.id;
   if (!verify_manifest(s.signing_pk, manifest_of(row), row.signature))
     return make_error(Errc::corrupt, label + ": its manifest signature does not verify (metadata altered); "
-                                             "nothing was fetched; run verify");
-  auto fd = open_file(s.object_path(item_id), O_RDONLY);
+                                             "nothing was released; run verify");
+  auto fd = open_file(s.object_path(row.info.id), O_RDONLY | O_CLOEXEC);
   if (!fd.ok()) {
     if (fd.error().code == Errc::not_found)
       return make_error(Errc::corrupt, label + ": its object file is missing from the vault; run verify and "
@@ -34,7 +32,7 @@ Result<ItemInfo> fetch_locked(Vault::State& s, const std::string& item_id, const
     return fd.error();
   }
   Id16 id;
-  parse_id(item_id, id);
+  parse_id(row.info.id, id);
   TILLID_ASSIGN(ObjectReader reader, ObjectReader::open(fd->get(), id, s.keys->item_wrap, label));
   if (reader.header().kind != row.info.kind)
     return make_error(Errc::corrupt, label + ": object kind does not match its metadata; run verify");
@@ -42,6 +40,16 @@ Result<ItemInfo> fetch_locked(Vault::State& s, const std::string& item_id, const
   if (d.size != row.info.size || d.sha256 != row.info.sha256)
     return make_error(Errc::corrupt, label + ": content does not match its signed size and SHA-256; "
                                              "discard what was received and run verify");
+  return {};
+}
+
+}  // namespace detail
+
+namespace {
+
+Result<ItemInfo> fetch_locked(Vault::State& s, const std::string& item_id, const ByteSink& sink) {
+  TILLID_ASSIGN(ItemRow row, load_sealed_item(s, item_id));
+  TILLID_TRY(read_item_content(s, row, sink));
   return row.info;
 }
 

@@ -27,6 +27,9 @@ struct ItemRow {
 Result<std::vector<ItemRow>> load_item_rows(Db& db, const char* where, const std::string* param);
 // Open the sealed title, file name and (recordings) interviewer into row.info.
 Result<void> open_item_fields(const Vault::State& s, ItemRow& row);
+// Decrypt an item's object into `sink` after checking its manifest signature; every chunk is
+// authenticated before it reaches the sink, and the size and SHA-256 must match the signed ones.
+Result<void> read_item_content(Vault::State& s, const ItemRow& row, const ByteSink& sink);
 // The sealed (listed) item with this id, its sealed fields opened. Needs the vault unlocked.
 Result<ItemRow> load_sealed_item(Vault::State& s, const std::string& item_id);
 // The manifest the stored row claims (FORMAT.md §5).
