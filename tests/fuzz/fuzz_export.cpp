@@ -1,0 +1,68 @@
+// Fuzz target: what `tillid verify-export` reads from a court bundle it was handed — the
+// signed item manifest, the PEM key, and manifest.json inside an otherwise valid bundle (the
+// committed vector, tests/vectors/export/bundle). The first byte picks which.
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <algorithm>
+#include <iterator>
+#include <string>
+
+#include "export_format.hpp"
+#include "tillid/export.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A private copy of the vector bundle whose manifest.json each input replaces.
+const fs::path& bundle_dir() {
+  static const fs::path dir = [] {
+    fs::path d = fs::temp_directory_path() / ("tillid-fuzz-export-" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::copy(fs::path(TILLID_SOURCE_DIR) / "tests/vectors/export/bundle", d, fs::copy_options::recursive);
+    return d;
+  }();
+  return dir;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const std::uint8_t which = data[0] % 3;
+  ++data;
+  --size;
+  switch (which) {
+    case 0:
+      (void)tillid::exportfmt::decode_manifest({data, size});
+      break;
+    case 1:
+      (void)tillid::exportfmt::parse_ed25519_pem({reinterpret_cast<const char*>(data), size});
+      break;
+    default: {
+      {
+        std::ofstream out(bundle_dir() / "manifest.json", std::ios::binary | std::ios::trunc);
+        out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+      }
+      static const std::string original =
+          read_all(fs::path(TILLID_SOURCE_DIR) / "tests/vectors/export/bundle/manifest.json");
+      auto r = tillid::verify_export(bundle_dir(), std::nullopt);
+      // A bundle whose manifest.json was replaced must never verify clean (manifest.json.sig
+      // and SHA256SUMS cover the original bytes), unless the input is those very bytes.
+      const bool same = size == original.size() && std::equal(data, data + size, original.begin());
+      if (r.ok() && r->problems.empty() && !same) __builtin_trap();
+      break;
+    }
+  }
+  return 0;
+}
