@@ -76,6 +76,21 @@ inline tillid::LogEvent event(int i, tillid::LogOutcome outcome = tillid::LogOut
   return e;
 }
 
+// A fully specified event, field by field.
+inline tillid::LogEvent make_event(std::string actor, std::string role, tillid::LogAction action,
+                                   tillid::LogOutcome outcome, std::string case_id, std::string item_id,
+                                   std::string details) {
+  tillid::LogEvent e;
+  e.actor_id = std::move(actor);
+  e.actor_role = std::move(role);
+  e.action = action;
+  e.outcome = outcome;
+  e.case_id = std::move(case_id);
+  e.item_id = std::move(item_id);
+  e.details = std::move(details);
+  return e;
+}
+
 inline Bytes read_bytes(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   return Bytes(std::istreambuf_iterator<char>(f), {});

@@ -17,18 +17,7 @@ namespace {
 std::vector<LogEntry> day(const fs::path& path, const Key& key) {
   auto log = AccessLog::create(path, options());
   REQUIRE(log.ok());
-  auto ev = [](std::string actor, std::string role, LogAction a, LogOutcome o, std::string c, std::string i,
-               std::string d) {
-    LogEvent e;
-    e.actor_id = std::move(actor);
-    e.actor_role = std::move(role);
-    e.action = a;
-    e.outcome = o;
-    e.case_id = std::move(c);
-    e.item_id = std::move(i);
-    e.details = std::move(d);
-    return e;
-  };
+  const auto ev = logtest::make_event;
   const std::string c1 = "c0ffee00c0ffee00c0ffee00c0ffee00", c2 = "dead0000dead0000dead0000dead0000";
   const std::string i1 = "1111aaaa1111aaaa1111aaaa1111aaaa", i2 = "2222bbbb2222bbbb2222bbbb2222bbbb";
   std::vector<LogEvent> events{

@@ -29,18 +29,7 @@ std::string hexs(std::span<const unsigned char> b) {
 }
 
 std::vector<LogEvent> vector_events() {
-  auto ev = [](std::string actor, std::string role, LogAction a, LogOutcome o, std::string c, std::string i,
-               std::string d) {
-    LogEvent e;
-    e.actor_id = std::move(actor);
-    e.actor_role = std::move(role);
-    e.action = a;
-    e.outcome = o;
-    e.case_id = std::move(c);
-    e.item_id = std::move(i);
-    e.details = std::move(d);
-    return e;
-  };
+  const auto ev = logtest::make_event;
   return {
       ev("local-operator", "operator", LogAction::vault_init, LogOutcome::ok, "", "", ""),
       ev("local-operator", "operator", LogAction::unlock, LogOutcome::failed, "", "", "wrong passphrase"),
