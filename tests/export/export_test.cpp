@@ -8,7 +8,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "test_support.hpp"
+#include "cli_fixture.hpp"
 #include "tillid/access_log.hpp"
 #include "tillid/export.hpp"
 #include "tillid/vault.hpp"
@@ -23,18 +23,13 @@ const bool sodium_ready = sodium_init() >= 0;
 namespace {
 
 // A vault made through `tillid`, with one case and one exported document.
-struct Bundle {
-  TempDir tmp;
-  fs::path vault = tmp / "vault";
-  fs::path pass = tmp / "pass.txt";
+struct Bundle : CliVault {
   fs::path input;
   fs::path dir = tmp / "court-bundle";
   std::string id;
   std::string content;  // content file name in the bundle
 
   explicit Bundle(const std::string& file_name = "Afhoering journal.pdf", std::uint64_t size = 70 * 1024 + 3) {
-    write_file(pass, "correct horse battery staple\n");
-    REQUIRE(tillid({"init", "--kdf", "minimum"}).exit_code == 0);
     REQUIRE(tillid({"case", "add", "--number", "BH-2026-0042", "--municipality", "0101", "--child-name",
                     "Testbarn Zyxwvu", "--cpr", "010203-9999"}).exit_code == 0);
     input = tmp / file_name;
@@ -46,19 +41,6 @@ struct Bundle {
     content = manifest()["item"]["content_file"].get<std::string>();
   }
 
-  RunResult tillid(std::vector<std::string> args) const {
-    std::vector<std::string> argv{tillid_program().string(), "--vault", vault.string(), "--passphrase-file",
-                                  pass.string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv);
-  }
-  nlohmann::json json(std::vector<std::string> args) const {
-    args.insert(args.begin(), "--json");
-    auto r = tillid(args);
-    INFO(r.err);
-    REQUIRE(r.exit_code == 0);
-    return nlohmann::json::parse(r.out);
-  }
   ojson manifest() const { return ojson::parse(read_file(dir / "manifest.json")); }
   void write_manifest(const ojson& j) const { write_file(dir / "manifest.json", j.dump(2) + "\n"); }
   std::string verifier_key() const { return manifest()["appliance"]["verifier_key"].get<std::string>(); }

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "../cli/cli_fixture.hpp"
+#include "cli_fixture.hpp"
 
 namespace tillid::test {
 
@@ -34,12 +34,6 @@ inline void shell_ok(const std::string& cmd) {
 
 struct RecVault : CliVault {
   RecVault() { REQUIRE(tillid({"case", "add", "--number", "C1", "--municipality", "0101"}).exit_code == 0); }
-
-  std::vector<std::string> argv(std::vector<std::string> args) const {
-    std::vector<std::string> a{tillid_program().string(), "--vault", vault.string(), "--passphrase-file", pass.string()};
-    a.insert(a.end(), args.begin(), args.end());
-    return a;
-  }
 };
 
 // `tillid record start` running in the background; stdout/stderr go to files.

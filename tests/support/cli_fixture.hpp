@@ -19,12 +19,15 @@ struct CliVault {
     REQUIRE(r.exit_code == 0);
   }
 
-  RunResult tillid(std::vector<std::string> args) const {
-    std::vector<std::string> argv{tillid_program().string(), "--vault", vault.string(),
-                                  "--passphrase-file", pass.string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv);
+  // The full command line for `tillid ARGS` on this vault.
+  std::vector<std::string> argv(std::vector<std::string> args) const {
+    std::vector<std::string> a{tillid_program().string(), "--vault", vault.string(), "--passphrase-file",
+                               pass.string()};
+    a.insert(a.end(), args.begin(), args.end());
+    return a;
   }
+
+  RunResult tillid(std::vector<std::string> args) const { return run(argv(std::move(args))); }
 
   nlohmann::json json(std::vector<std::string> args) const {
     args.insert(args.begin(), "--json");
