@@ -261,7 +261,7 @@ TEST_CASE("a bad source is a clear error before anything is created", "[record][
   }
 }
 
-TEST_CASE("a version 1 vault is upgraded to schema version 2 when opened", "[record][schema]") {
+TEST_CASE("a version 1 vault is upgraded to the current schema when opened", "[record][schema]") {
   require_tool("sqlite3");
   RecVault v;
   write_random_file(v.tmp / "doc.bin", 5000, 3);
@@ -270,10 +270,11 @@ TEST_CASE("a version 1 vault is upgraded to schema version 2 when opened", "[rec
   shell_ok("sqlite3 " + q(v.vault / "vault.db") +
            " 'ALTER TABLE items DROP COLUMN interviewer; ALTER TABLE items DROP COLUMN duration_ms; "
            "ALTER TABLE items DROP COLUMN interrupted; ALTER TABLE items DROP COLUMN interrupted_unix; "
-           "DROP TABLE bookmarks; UPDATE schema_version SET version = 1;'");
+           "DROP TABLE bookmarks; ALTER TABLE cases DROP COLUMN signature; DROP TABLE work; "
+           "UPDATE schema_version SET version = 1;'");
   CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "1\n");
   CHECK(v.tillid({"verify"}).exit_code == 0);
-  CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "2\n");
+  CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "3\n");
   auto r = v.tillid({"record", "start", "--case", "C1", "--interviewer", "A", "--source", "tone?duration=2"});
   INFO(r.err);
   CHECK(r.exit_code == 0);

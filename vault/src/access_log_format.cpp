@@ -38,6 +38,7 @@ constexpr std::array kActionNames = {
     ActionName{LogAction::case_viewed, "case_viewed"},
     ActionName{LogAction::item_viewed, "item_viewed"},
     ActionName{LogAction::recovery, "recovery"},
+    ActionName{LogAction::vault_upgraded, "vault_upgraded"},
     ActionName{LogAction::record_start, "record_start"},
     ActionName{LogAction::record_stop, "record_stop"},
     ActionName{LogAction::record_bookmark, "record_bookmark"},
@@ -57,6 +58,7 @@ constexpr std::array kActionNames = {
     ActionName{LogAction::log_verified, "log_verified"},
     ActionName{LogAction::report_made, "report_made"},
     ActionName{LogAction::checkpoint_fetched, "checkpoint_fetched"},
+    ActionName{LogAction::log_quarantined, "log_quarantined"},
 };
 
 bool id_char(unsigned char c) {

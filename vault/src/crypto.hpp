@@ -31,6 +31,8 @@ enum class Subkey : std::uint64_t {
   item_key_wrap = 1,
   metadata_seal = 2,
   signing_key_wrap = 3,
+  work_mac = 4,        // MACs of work-in-progress records (FORMAT.md §6)
+  log_entry_mac = 5,   // MACs of access-log entries (LOG-FORMAT.md §3)
 };
 
 Secret derive_subkey(const Secret& master, Subkey id);

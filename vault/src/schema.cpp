@@ -46,6 +46,30 @@ UPDATE schema_version SET version = 2;
   return db.exec(kMigration, "cannot upgrade the metadata schema to version 2");
 }
 
+// FORMAT.md §4.2, schema version 3: evidence integrity (issue 10).
+//   cases.signature  Ed25519 signature of the case manifest (FORMAT.md §5.4)
+//   work             one row per unfinished add or recording: the authenticated record of
+//                    work in progress that recovery acts on (FORMAT.md §6); removed in the
+//                    same commit that seals the item
+//   vault_meta 'resign_pending'  set by this migration; the next unlock re-signs every item
+//                    under manifest v3 (and signs every case), then removes it
+Result<void> migrate_2_to_3(Db& db, bool existing) {
+  static const char* kMigration = R"sql(
+ALTER TABLE cases ADD COLUMN signature BLOB;
+CREATE TABLE work (
+  item_id TEXT PRIMARY KEY,
+  record  BLOB NOT NULL,
+  mac     BLOB NOT NULL
+) WITHOUT ROWID;
+UPDATE schema_version SET version = 3;
+)sql";
+  TILLID_TRY(db.exec(kMigration, "cannot upgrade the metadata schema to version 3"));
+  if (existing)
+    TILLID_TRY(db.exec("INSERT INTO vault_meta (key, value) VALUES ('resign_pending', x'01')",
+                       "cannot upgrade the metadata schema to version 3"));
+  return {};
+}
+
 }  // namespace
 
 Result<void> create_schema(Db& db) {
@@ -94,7 +118,8 @@ CREATE INDEX items_by_case ON items(case_id);
 INSERT INTO schema_version (version) VALUES (1);
 )sql";
   TILLID_TRY(db.exec(kSchema, "cannot create the metadata schema"));
-  return migrate_1_to_2(db);
+  TILLID_TRY(migrate_1_to_2(db));
+  return migrate_2_to_3(db, false);
 }
 
 Result<void> check_schema(Db& db) {
@@ -108,16 +133,17 @@ Result<void> check_schema(Db& db) {
     if (!row) return make_error(Errc::corrupt, "the metadata database has no schema version row");
     v = st->int64(0);
   }
-  if (v == 1) {
-    // Upgrade in place, all or nothing: a crash mid-way leaves version 1 and the next open
-    // runs the migration again.
+  if (v == 1 || v == 2) {
+    // Upgrade in place, all or nothing: a crash mid-way leaves the old version and the next
+    // open runs the migration again.
     TILLID_ASSIGN(Transaction tx, Transaction::begin(db, "cannot upgrade the metadata schema"));
-    TILLID_TRY(migrate_1_to_2(db));
+    if (v == 1) TILLID_TRY(migrate_1_to_2(db));
+    TILLID_TRY(migrate_2_to_3(db, true));
     return tx.commit();
   }
   if (v != kSchemaVersion)
     return make_error(Errc::unsupported, "the metadata schema is version " + std::to_string(v) +
-                                             "; this build understands versions 1 and 2 only");
+                                             "; this build understands versions 1 to 3 only");
   return {};
 }
 
