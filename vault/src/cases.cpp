@@ -1,7 +1,9 @@
 // Cases: a case number and municipality in the clear (they identify a case file, not a
-// child); the child's name, CPR number and notes sealed (metadata_seal.hpp, FORMAT.md §4).
+// child); the child's name, CPR number and notes sealed (metadata_seal.hpp, FORMAT.md §4);
+// the row signed by the appliance as a case manifest (FORMAT.md §5.4).
 #include <ctime>
 
+#include "case_rows.hpp"
 #include "metadata_seal.hpp"
 #include "item_rows.hpp"
 #include "vault_state.hpp"
@@ -74,17 +76,29 @@ Result<CaseInfo> Vault::add_case(const NewCase& nc) {
     c.notes = nc.notes;
     c.created_unix = static_cast<std::int64_t>(std::time(nullptr));
     c.creator = s.actor.id;
+    // The row as it will be stored, and its signature (FORMAT.md §5.4) in the same INSERT.
+    CaseRow row;
+    row.id = c.id;
+    row.case_number = c.case_number;
+    row.municipality = c.municipality;
+    row.child_name_sealed = seal_field(s.keys->meta, s.vault_id, {"cases", "child_name", c.id}, c.child_name);
+    row.cpr_sealed = seal_field(s.keys->meta, s.vault_id, {"cases", "cpr", c.id}, c.cpr);
+    row.notes_sealed = seal_field(s.keys->meta, s.vault_id, {"cases", "notes", c.id}, c.notes);
+    row.created_unix = c.created_unix;
+    row.creator = c.creator;
+    const Signature sig = sign_case_manifest(s.keys->signing_sk, case_manifest_of(row));
     TILLID_ASSIGN(Stmt st, s.db.prepare("INSERT INTO cases (id, case_number, municipality, child_name, cpr, "
-                                        "notes, created_unix, creator) VALUES (?,?,?,?,?,?,?,?)",
+                                        "notes, created_unix, creator, signature) VALUES (?,?,?,?,?,?,?,?,?)",
                                         "cannot store the case"));
-    st.bind(1, c.id)
-        .bind(2, c.case_number)
-        .bind(3, c.municipality)
-        .bind_blob(4, seal_field(s.keys->meta, s.vault_id, {"cases", "child_name", c.id}, c.child_name))
-        .bind_blob(5, seal_field(s.keys->meta, s.vault_id, {"cases", "cpr", c.id}, c.cpr))
-        .bind_blob(6, seal_field(s.keys->meta, s.vault_id, {"cases", "notes", c.id}, c.notes))
-        .bind(7, c.created_unix)
-        .bind(8, c.creator);
+    st.bind(1, row.id)
+        .bind(2, row.case_number)
+        .bind(3, row.municipality)
+        .bind_blob(4, row.child_name_sealed)
+        .bind_blob(5, row.cpr_sealed)
+        .bind_blob(6, row.notes_sealed)
+        .bind(7, row.created_unix)
+        .bind(8, row.creator)
+        .bind_blob(9, sig);
     auto run = st.run();
     if (!run.ok()) {
       if (run.error().code == Errc::already_exists)

@@ -101,7 +101,7 @@ std::string readme_text(const ItemInfo& item, const CaseInfo& c, const std::stri
   s += "     tillid verify-export --key <key> <directory>   with a key obtained independently.\n";
   s += "The key in appliance.pem comes from the bundle itself; compare it with a key you received\n";
   s += "directly from the centre or the supervisory authority before relying on the signatures.\n\n";
-  s += "Format: tillid-export version 1 (EXPORT-FORMAT.md in the Tillid source).\n";
+  s += "Format: tillid-export version 2 (EXPORT-FORMAT.md in the Tillid source).\n";
   return s;
 }
 
@@ -141,11 +141,21 @@ Result<ExportSummary> export_locked(Vault::State& s, const std::string& item_id,
   run.case_id = row.info.case_id;
   TILLID_TRY(open_item_fields(s, row));
   const std::string label = "item " + item_id;
-  const Manifest manifest = manifest_of(row);
+  // Everything the bundle states about the item and its case comes from the signed v3
+  // manifest (FORMAT.md §5.1), checked here first; its case's signature (§5.4) is checked by
+  // manifest_for. The title, file name and interviewer are opened from the sealed fields whose
+  // digests it signs.
+  auto built = manifest_for(s, row);
+  if (!built.ok())
+    return make_error(Errc::corrupt, built.error().message + "; nothing was exported; run verify");
+  const Manifest manifest = std::move(built).value();
   if (!verify_manifest(s.signing_pk, manifest, row.signature))
     return make_error(Errc::corrupt, label + ": its manifest signature does not verify (metadata altered); "
                                              "nothing was exported; run verify");
-  TILLID_ASSIGN(CaseInfo c, find_case_locked(s, row.info.case_id));
+  CaseInfo c;
+  c.id = to_hex(manifest.case_id);
+  c.case_number = manifest.case_number;
+  c.municipality = manifest.municipality;
 
   // The destination: absent, or an empty directory (EXPORT-FORMAT.md §1).
   const fs::path target = out.filename().empty() ? out.parent_path() : out;
@@ -186,7 +196,7 @@ Result<ExportSummary> export_locked(Vault::State& s, const std::string& item_id,
 
     // 3. Log the export and sign a checkpoint first: the proofs below then cover the export's
     //    own entry (record_event signs after every write while the vault is unlocked).
-    TILLID_TRY(s.record_event(LogAction::export_made, row.info.case_id, item_id, LogOutcome::ok, "court bundle v1"));
+    TILLID_TRY(s.record_event(LogAction::export_made, row.info.case_id, item_id, LogOutcome::ok, "court bundle v2"));
     run.logged = true;
     auto cp = s.log->latest_checkpoint();
     if (!cp || cp->size != s.log->size())
@@ -218,16 +228,20 @@ Result<ExportSummary> export_locked(Vault::State& s, const std::string& item_id,
     files.push_back(f_readme);
 
     // 4. manifest.json (EXPORT-FORMAT.md §3), signed as a whole by the appliance key.
-    ojson item{{"id", row.info.id},
-               {"kind", to_string(row.info.kind)},
+    // Every readable field is the signed manifest's value (or, for sealed fields, opened from
+    // the ciphertext whose digest it signs, included so a verifier can recompute the digest).
+    ojson item{{"id", to_hex(manifest.item_id)},
+               {"kind", to_string(manifest.kind)},
                {"title", row.info.title},
+               {"title_sealed_base64", logfmt::base64(row.title_sealed)},
                {"file_name", row.info.file_name},
+               {"file_name_sealed_base64", logfmt::base64(row.file_name_sealed)},
                {"content_file", content_name},
-               {"size", row.info.size},
-               {"sha256", to_hex(row.info.sha256)},
-               {"created", exportfmt::iso_time(row.info.created_unix)},
-               {"created_unix", row.info.created_unix},
-               {"creator", row.info.creator}};
+               {"size", manifest.size},
+               {"sha256", to_hex(manifest.sha256)},
+               {"created", exportfmt::iso_time(manifest.created_unix)},
+               {"created_unix", manifest.created_unix},
+               {"creator", manifest.creator}};
     if (row.info.kind == ItemKind::recording) {
       // FORMAT.md §5.3 / §7: the signed manifest v2 binds duration, interruption and the
       // bookmarks digest; the digest covers each label's sealed bytes, which are included so
@@ -241,9 +255,10 @@ Result<ExportSummary> export_locked(Vault::State& s, const std::string& item_id,
                           {"created_unix", marks[i].created_unix},
                           {"label_sealed_base64", logfmt::base64(row.bookmarks[i].label_sealed)}});
       item["interviewer"] = row.info.interviewer;
-      item["duration_ms"] = row.info.duration_ms;
-      item["interrupted"] = row.info.interrupted;
-      item["interrupted_unix"] = row.info.interrupted_unix;
+      item["interviewer_sealed_base64"] = logfmt::base64(row.interviewer_sealed);
+      item["duration_ms"] = manifest.duration_ms;
+      item["interrupted"] = manifest.interrupted;
+      item["interrupted_unix"] = manifest.interrupted_unix;
       item["bookmarks"] = jmarks;
     }
     ojson jfiles = ojson::array();
@@ -263,7 +278,7 @@ Result<ExportSummary> export_locked(Vault::State& s, const std::string& item_id,
           {"public_key_file", exportfmt::kAppliancePem},
           {"verifier_key", verifier}}},
         {"item_manifest",
-         {{"encoding", manifest.version == 2 ? "tillid.manifest.v2" : "tillid.manifest.v1"},
+         {{"encoding", "tillid.manifest.v3"},
           {"manifest_base64", logfmt::base64(manifest_bytes)},
           {"manifest_file", exportfmt::kManifestBin},
           {"signature_base64", logfmt::base64(row.signature)},

@@ -121,21 +121,26 @@ std::string iso_time_ms(std::int64_t unix_ms) {
 }
 
 Result<detail::Manifest> decode_manifest(std::span<const unsigned char> b) {
-  // FORMAT.md §5.1: 19 + 16 + 16 + 1 + 8 + 32 + 8 + 4 + n bytes (v1, documents); version 2
-  // (recordings, FORMAT.md §5.3) appends u64 duration_ms, u8 interrupted, i64 interrupted
-  // time and the 32-byte bookmarks digest.
+  // FORMAT.md §5.1 (v3) and §5.3 (v1, v2): the common prefix 19 + 16 + 16 + 1 + 8 + 32 + 8 +
+  // 4 + n bytes; v3 adds the case number and municipality (u32 length ‖ bytes each), the
+  // title and file-name digests, the interviewer flag and digest; v2 and v3 end with u64
+  // duration_ms, u8 interrupted, i64 interrupted time and the 32-byte bookmarks digest.
+  // Exactly one encoding per manifest: every length must add up to the total.
   constexpr std::string_view kMagicV1("tillid.manifest.v1\0", 19);
   constexpr std::string_view kMagicV2("tillid.manifest.v2\0", 19);
+  constexpr std::string_view kMagicV3("tillid.manifest.v3\0", 19);
   constexpr std::size_t kFixed = 19 + 16 + 16 + 1 + 8 + 32 + 8 + 4;
-  constexpr std::size_t kV2Extra = 8 + 1 + 8 + 32;
+  constexpr std::size_t kRecordingTail = 8 + 1 + 8 + 32;
   auto bad = [](std::string why) { return make_error(Errc::corrupt, "the signed item manifest is malformed: " + why); };
   if (b.size() < kFixed) return bad("too short");
   const std::string_view magic(reinterpret_cast<const char*>(b.data()), 19);
   detail::Manifest m;
   if (magic == kMagicV1) m.version = 1;
   else if (magic == kMagicV2) m.version = 2;
-  else return bad("it does not start with \"tillid.manifest.v1\" or \"v2\" (unknown format or version)");
+  else if (magic == kMagicV3) m.version = 3;
+  else return bad("it does not start with \"tillid.manifest.v1\", \"v2\" or \"v3\" (unknown format or version)");
   const unsigned char* p = b.data() + 19;
+  const unsigned char* const end = b.data() + b.size();
   std::copy(p, p + 16, m.item_id.begin()); p += 16;
   std::copy(p, p + 16, m.case_id.begin()); p += 16;
   if (*p != 1 && *p != 2) return bad("unknown item kind " + std::to_string(*p));
@@ -143,11 +148,30 @@ Result<detail::Manifest> decode_manifest(std::span<const unsigned char> b) {
   m.size = detail::get_u64le(p); p += 8;
   std::copy(p, p + 32, m.sha256.begin()); p += 32;
   m.created_unix = static_cast<std::int64_t>(detail::get_u64le(p)); p += 8;
-  const std::uint32_t n = detail::get_u32le(p); p += 4;
-  if (b.size() != kFixed + n + (m.version == 2 ? kV2Extra : 0))
-    return bad("the creator length does not match the encoding's length");
-  m.creator.assign(reinterpret_cast<const char*>(p), n); p += n;
-  if (m.version == 2) {
+  // A u32-length-prefixed string; false if it runs past the end.
+  auto take_str = [&](std::string& out) {
+    if (static_cast<std::size_t>(end - p) < 4) return false;
+    const std::uint32_t n = detail::get_u32le(p);
+    p += 4;
+    if (static_cast<std::size_t>(end - p) < n) return false;
+    out.assign(reinterpret_cast<const char*>(p), n);
+    p += n;
+    return true;
+  };
+  if (!take_str(m.creator)) return bad("the creator length does not match the encoding's length");
+  if (m.version == 3) {
+    if (!take_str(m.case_number) || !take_str(m.municipality))
+      return bad("the case number or municipality length does not match the encoding's length");
+    if (static_cast<std::size_t>(end - p) < 32 + 32 + 1 + 32) return bad("too short for the sealed-field digests");
+    std::copy(p, p + 32, m.title_sealed_sha256.begin()); p += 32;
+    std::copy(p, p + 32, m.file_name_sealed_sha256.begin()); p += 32;
+    if (*p > 1) return bad("the interviewer flag is neither 0 nor 1");
+    m.has_interviewer = *p == 1; p += 1;
+    std::copy(p, p + 32, m.interviewer_sealed_sha256.begin()); p += 32;
+  }
+  const std::size_t tail = m.version >= 2 ? kRecordingTail : 0;
+  if (static_cast<std::size_t>(end - p) != tail) return bad("the lengths inside do not add up to its size");
+  if (m.version >= 2) {
     m.duration_ms = static_cast<std::int64_t>(detail::get_u64le(p)); p += 8;
     if (*p > 1) return bad("the interrupted flag is neither 0 nor 1");
     m.interrupted = *p == 1; p += 1;

@@ -1,4 +1,4 @@
-// The court export bundle, format version 1 (vault/EXPORT-FORMAT.md): file names, the
+// The court export bundle, format version 2 (vault/EXPORT-FORMAT.md): file names, the
 // pieces both the writer (export_bundle.cpp) and the offline checker (export_verify.cpp)
 // must agree on, and small encoders (PEM, ISO time, item manifest decoding).
 #pragma once
@@ -18,7 +18,7 @@
 namespace tillid::exportfmt {
 
 inline constexpr std::string_view kFormatName = "tillid-export";
-inline constexpr int kFormatVersion = 1;
+inline constexpr int kFormatVersion = 2;
 
 // Fixed file names (EXPORT-FORMAT.md §1). The content file's name varies.
 inline constexpr const char* kManifestJson = "manifest.json";
@@ -47,8 +47,8 @@ std::optional<std::array<unsigned char, 32>> parse_ed25519_pem(std::string_view 
 std::string iso_time(std::int64_t unix_seconds);
 std::string iso_time_ms(std::int64_t unix_ms);
 
-// Strict decoder of the canonical item manifest, v1 (FORMAT.md §5.1, documents) or v2
-// (§5.3, recordings): exactly one encoding each.
+// Strict decoder of the canonical item manifest, v3 (FORMAT.md §5.1) or the pre-v3 v1/v2
+// (§5.3): exactly one encoding each.
 Result<detail::Manifest> decode_manifest(std::span<const unsigned char> bytes);
 
 // Lowercase or uppercase hex of exactly the decoded length; nullopt for anything else.

@@ -199,10 +199,37 @@ void check_item_manifest(Checker& c, const json& j, const Key32& pk, const Expor
   differs("item.sha256", ck.sha256_hex, to_hex(m->sha256));
   differs("item.created_unix", std::to_string(c.num(j, "/item/created_unix")), std::to_string(m->created_unix));
   differs("item.creator", c.str(j, "/item/creator"), m->creator);
-  const std::string encoding = m->version == 2 ? "tillid.manifest.v2" : "tillid.manifest.v1";
-  differs("item_manifest.encoding", c.str(j, "/item_manifest/encoding"), encoding);
-  if (m->version != 2) return;
-  // Recordings (FORMAT.md §5.3): duration, interruption and the bookmarks are signed too.
+  if (m->version != kManifestVersion) {
+    c.problem("the signed item manifest is version " + std::to_string(m->version) + ", not " +
+              std::to_string(kManifestVersion) + ": a bundle of format 2 carries a v3 manifest (FORMAT.md §5.1)");
+    return;
+  }
+  differs("item_manifest.encoding", c.str(j, "/item_manifest/encoding"), "tillid.manifest.v3");
+  // Manifest v3 (FORMAT.md §5.1) signs the case's clear fields: a relabelled case fails here.
+  differs("case.case_number", ck.case_number, m->case_number);
+  differs("case.municipality", c.str(j, "/case/municipality"), m->municipality);
+  // The sealed title, file name and interviewer: the bundle carries their ciphertext so the
+  // digests the manifest signs can be recomputed; the readable values are bound by
+  // manifest.json.sig, made by the appliance after it opened exactly that ciphertext.
+  auto sealed_matches = [&](const std::string& field, const Digest32& signed_digest) {
+    auto sealed = logfmt::unbase64(c.str(j, "/item/" + field + "_sealed_base64"));
+    if (!sealed) c.problem("manifest.json: item." + field + "_sealed_base64 is not valid base64");
+    else if (sealed_digest(*sealed) != signed_digest)
+      c.problem("manifest.json item." + field + "_sealed_base64 is not the sealed " + field +
+                " the item manifest signs (the " + field + " was changed)");
+  };
+  sealed_matches("title", m->title_sealed_sha256);
+  sealed_matches("file_name", m->file_name_sealed_sha256);
+  const bool json_interviewer = j.contains(json::json_pointer("/item/interviewer_sealed_base64"));
+  if (m->has_interviewer) sealed_matches("interviewer", m->interviewer_sealed_sha256);
+  else if (json_interviewer)
+    c.problem("manifest.json names an interviewer, but the signed item manifest says the item has none");
+  if (m->kind != ItemKind::recording) {
+    if (m->duration_ms != 0 || m->interrupted || m->interrupted_unix != 0)
+      c.problem("the signed item manifest of a document carries recording fields");
+    return;
+  }
+  // Recordings (FORMAT.md §5.1): duration, interruption and the bookmarks are signed too.
   differs("item.duration_ms", std::to_string(c.num(j, "/item/duration_ms")), std::to_string(m->duration_ms));
   const json::json_pointer ip("/item/interrupted");
   const bool interrupted = j.contains(ip) && j.at(ip).is_boolean() && j.at(ip).get<bool>();
@@ -339,12 +366,14 @@ Result<ExportCheck> verify_export(const fs::path& dir, std::optional<std::string
     return ck;
   }
   if (c.str(j, "/format") != exportfmt::kFormatName || c.num(j, "/version") != exportfmt::kFormatVersion) {
-    c.problem("manifest.json is not a tillid-export bundle of version 1 (this program reads version 1 only)");
+    c.problem("manifest.json is not a tillid-export bundle of version 2 (this program reads version 2 only; "
+              "a version 1 bundle is checked with the Tillid release that made it)");
     return ck;
   }
   ck.item_id = c.str(j, "/item/id");
   ck.kind = c.str(j, "/item/kind");
   ck.case_number = c.str(j, "/case/case_number");
+  ck.municipality = c.str(j, "/case/municipality");
   ck.content_file = c.str(j, "/item/content_file");
   ck.size = c.unum(j, "/item/size");
   ck.sha256_hex = c.str(j, "/item/sha256");
@@ -425,8 +454,12 @@ Result<ExportCheck> verify_export(const fs::path& dir, std::optional<std::string
   }
   std::vector<std::string> required{ck.content_file, exportfmt::kManifestBin, exportfmt::kManifestSig,
                                     exportfmt::kAppliancePem, exportfmt::kCheckpoint, exportfmt::kReadme};
+  const std::set<std::string> required_set(required.begin(), required.end());
   for (const auto& name : required)
     if (!listed.count(name)) c.problem("manifest.json: files does not list " + name);
+  // EXPORT-FORMAT.md §5.6: the lists name exactly the bundle's files, no more.
+  for (const auto& name : listed)
+    if (!required_set.count(name)) c.problem("manifest.json: files lists " + name + ", which is not part of a bundle");
   if (auto sums = c.text(exportfmt::kSums)) {
     std::set<std::string> in_sums;
     std::size_t pos = 0;
@@ -445,10 +478,26 @@ Result<ExportCheck> verify_export(const fs::path& dir, std::optional<std::string
       if (const FileHash* h = c.file(name); h && h->sha256_hex != line.substr(0, 64))
         c.problem(name + ": its SHA-256 differs from SHA256SUMS (the file was altered)");
     }
-    required.push_back(exportfmt::kManifestJson);
-    required.push_back(exportfmt::kManifestJsonSig);
-    for (const auto& name : required)
+    auto in_bundle = required_set;
+    in_bundle.insert(exportfmt::kManifestJson);
+    in_bundle.insert(exportfmt::kManifestJsonSig);
+    for (const auto& name : in_bundle)
       if (!in_sums.count(name)) c.problem("SHA256SUMS does not list " + name);
+    for (const auto& name : in_sums)
+      if (!in_bundle.count(name)) c.problem("SHA256SUMS lists " + name + ", which is not part of a bundle");
+  }
+  // The directory holds exactly those files and SHA256SUMS: anything else (a planted file, a
+  // directory, a link) is reported, so a bundle cannot carry unverified extras (§5.6).
+  {
+    std::set<std::string> expected(required_set);
+    expected.insert({exportfmt::kManifestJson, exportfmt::kManifestJsonSig, exportfmt::kSums});
+    std::error_code dec;
+    for (auto it = fs::directory_iterator(dir, dec); !dec && it != fs::directory_iterator(); it.increment(dec)) {
+      const std::string name = it->path().filename().string();
+      if (!expected.count(name)) c.problem(name + " is in the bundle directory but is not part of the bundle "
+                                                  "(EXPORT-FORMAT.md §5.6: a bundle holds exactly its listed files)");
+    }
+    if (dec) c.problem("cannot list the bundle directory: " + dec.message());
   }
 
   // 6. The access-log entries and their proofs.

@@ -21,7 +21,13 @@ namespace detail {
 
 Result<void> read_item_content(Vault::State& s, const ItemRow& row, const ByteSink& sink) {
   const std::string label = "item " + row.info.id;
-  if (!verify_manifest(s.signing_pk, manifest_of(row), row.signature))
+  // The v3 manifest (FORMAT.md §5.1) binds the case's number and municipality and the sealed
+  // title, file name and interviewer too: nothing about the item is released unless signed.
+  auto m = manifest_for(s, row);
+  if (!m.ok())
+    return make_error(m.error().code == Errc::not_found ? Errc::corrupt : m.error().code,
+                      m.error().message + "; nothing was released; run verify");
+  if (!verify_manifest(s.signing_pk, *m, row.signature))
     return make_error(Errc::corrupt, label + ": its manifest signature does not verify (metadata altered); "
                                              "nothing was released; run verify");
   auto fd = open_file(s.object_path(row.info.id), O_RDONLY | O_CLOEXEC);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "case_rows.hpp"
 #include "metadata_seal.hpp"
 
 namespace tillid::detail {
@@ -70,8 +71,9 @@ Result<void> open_item_fields(const Vault::State& s, ItemRow& row) {
   return {};
 }
 
-Manifest manifest_of(const ItemRow& row) {
+Manifest legacy_manifest_of(const ItemRow& row) {
   Manifest m;
+  m.version = 1;
   parse_id(row.info.id, m.item_id);
   parse_id(row.info.case_id, m.case_id);
   m.kind = row.info.kind;
@@ -86,6 +88,32 @@ Manifest manifest_of(const ItemRow& row) {
     m.interrupted_unix = row.info.interrupted_unix;
     m.bookmarks_sha256 = bookmarks_digest(row.bookmarks);
   }
+  return m;
+}
+
+Result<Manifest> manifest_for(Vault::State& s, const ItemRow& row) {
+  const std::string item = "item " + row.info.id;
+  TILLID_ASSIGN(auto c, load_case_row(s.db, row.info.case_id));
+  if (!c)
+    return make_error(Errc::not_found, item + ": its case " + row.info.case_id +
+                                           " is missing from the metadata (case row deleted)");
+  if (!case_row_verifies(s.signing_pk, *c))
+    return make_error(Errc::corrupt, item + ": the signature of its " + case_label(*c) +
+                                         " does not verify (case number, municipality or sealed fields altered)");
+  Manifest m = legacy_manifest_of(row);
+  m.version = kManifestVersion;  // FORMAT.md §5.1
+  m.case_number = c->case_number;
+  m.municipality = c->municipality;
+  m.title_sealed_sha256 = sealed_digest(row.title_sealed);
+  m.file_name_sealed_sha256 = sealed_digest(row.file_name_sealed);
+  m.has_interviewer = !row.interviewer_sealed.empty();
+  if (m.has_interviewer) m.interviewer_sealed_sha256 = sealed_digest(row.interviewer_sealed);
+  if (row.info.kind != ItemKind::recording) {
+    m.duration_ms = 0;
+    m.interrupted = false;
+    m.interrupted_unix = 0;
+  }
+  m.bookmarks_sha256 = bookmarks_digest(row.bookmarks);
   return m;
 }
 

@@ -32,8 +32,15 @@ Result<void> open_item_fields(const Vault::State& s, ItemRow& row);
 Result<void> read_item_content(Vault::State& s, const ItemRow& row, const ByteSink& sink);
 // The sealed (listed) item with this id, its sealed fields opened. Needs the vault unlocked.
 Result<ItemRow> load_sealed_item(Vault::State& s, const std::string& item_id);
-// The manifest the stored row claims (FORMAT.md §5).
-Manifest manifest_of(const ItemRow& row);
+// THE item manifest (FORMAT.md §5.1, version 3) for this row: every site that signs or checks
+// an item's signature builds it here. It loads the item's case, whose own signature (§5.4)
+// must verify first: a case number or municipality is never signed, nor vouched for, unless
+// the appliance signed it already. Errors: the case row is missing (not_found) or its
+// signature does not verify (corrupt), each naming the case and the item.
+Result<Manifest> manifest_for(Vault::State& s, const ItemRow& row);
+// The pre-v3 manifest (v1 documents, v2 recordings, FORMAT.md §5.3) the stored row claims:
+// only for the v3 upgrade's check of an old signature (§5.5).
+Manifest legacy_manifest_of(const ItemRow& row);
 
 // A recording's bookmarks with their labels opened (FORMAT.md §7.3).
 Result<std::vector<Bookmark>> open_bookmarks(const Vault::State& s, const ItemRow& row);

@@ -63,6 +63,10 @@ Result<ItemInfo> ingest_locked(Vault::State& s, Ingest& in, const std::string& c
   info.created_unix = static_cast<std::int64_t>(std::time(nullptr));
   info.creator = s.actor.id;
 
+  // The sealed fields as stored: their digests are signed at step 4 (FORMAT.md §5.1).
+  ItemRow signed_row;
+  signed_row.title_sealed = seal_field(s.keys->meta, s.vault_id, {"items", "title", info.id}, title);
+  signed_row.file_name_sealed = seal_field(s.keys->meta, s.vault_id, {"items", "file_name", info.id}, file_name);
   {  // 1. pending row
     TILLID_ASSIGN(Stmt st, s.db.prepare("INSERT INTO items (id, case_id, kind, state, title, file_name, "
                                         "created_unix, creator) VALUES (?,?,?,'pending',?,?,?,?)",
@@ -70,8 +74,8 @@ Result<ItemInfo> ingest_locked(Vault::State& s, Ingest& in, const std::string& c
     st.bind(1, info.id)
         .bind(2, info.case_id)
         .bind(3, to_string(kind))
-        .bind_blob(4, seal_field(s.keys->meta, s.vault_id, {"items", "title", info.id}, title))
-        .bind_blob(5, seal_field(s.keys->meta, s.vault_id, {"items", "file_name", info.id}, file_name))
+        .bind_blob(4, signed_row.title_sealed)
+        .bind_blob(5, signed_row.file_name_sealed)
         .bind(6, info.created_unix)
         .bind(7, info.creator);
     TILLID_TRY(st.run());
@@ -96,14 +100,8 @@ Result<ItemInfo> ingest_locked(Vault::State& s, Ingest& in, const std::string& c
   in.renamed = true;
   TILLID_TRY(fsync_dir(s.objects_dir()));
   // 4. sign and seal the row
-  Manifest m;
-  m.item_id = id;
-  parse_id(info.case_id, m.case_id);
-  m.kind = kind;
-  m.size = info.size;
-  m.sha256 = info.sha256;
-  m.created_unix = info.created_unix;
-  m.creator = info.creator;
+  signed_row.info = info;  // the values this process wrote, never read back from disk
+  TILLID_ASSIGN(Manifest m, manifest_for(s, signed_row));  // v3, FORMAT.md §5.1
   Signature sig = sign_manifest(s.keys->signing_sk, m);
   TILLID_ASSIGN(Stmt st, s.db.prepare("UPDATE items SET size = ?, sha256 = ?, signature = ?, state = 'sealed' "
                                       "WHERE id = ? AND state = 'pending'",

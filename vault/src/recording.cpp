@@ -106,7 +106,8 @@ Result<ItemInfo> seal_recording_row(Vault::State& s, const std::string& item_id,
   row.info.duration_ms = seal.duration_ms;
   row.info.interrupted = seal.interrupted;
   row.info.interrupted_unix = seal.interrupted ? seal.interrupted_unix : 0;
-  Signature sig = sign_manifest(s.keys->signing_sk, manifest_of(row));  // v2, FORMAT.md §5.3
+  TILLID_ASSIGN(Manifest m, manifest_for(s, row));  // v3, FORMAT.md §5.1
+  Signature sig = sign_manifest(s.keys->signing_sk, m);
   TILLID_ASSIGN(Stmt st, s.db.prepare("UPDATE items SET size = ?, sha256 = ?, duration_ms = ?, interrupted = ?, "
                                       "interrupted_unix = ?, signature = ?, state = 'sealed' "
                                       "WHERE id = ? AND state = 'recording'",

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "key_slots.hpp"
+#include "manifest_upgrade.hpp"
 #include "posix_io.hpp"
 #include "schema.hpp"
 #include "vault_state.hpp"
@@ -106,7 +107,7 @@ Result<void> start_access_log(const fs::path& log_dir, const Id16& vault_id, con
   created.actor_id = actor.id;
   created.actor_role = actor.role;
   created.action = LogAction::vault_init;
-  created.details = "vault format 1";
+  created.details = kVaultInitDetails;  // FORMAT.md §5.5: born signed; a resign marker is a rollback
   TILLID_TRY(log.append(created));
   TILLID_TRY(log.sign_checkpoint(sk, pk));
   return {};
@@ -248,6 +249,11 @@ Result<void> Vault::unlock(const Passphrase& passphrase) {
   auto keys = derive_keys(std::move(*master), s.db, s.vault_id, s.signing_pk);
   if (!keys.ok()) return fail(keys.error());
   s.keys = std::move(keys.value());
+  // A pre-v3 vault's one-time signature upgrade (FORMAT.md §5.5), before recovery signs anything.
+  if (auto up = upgrade_signatures_if_pending(s); !up.ok()) {
+    s.keys.reset();
+    return fail(make_error(up.error().code, "unlock stopped: " + up.error().message));
+  }
   // Finish what a crash interrupted before anyone sees the vault's contents.
   auto rec = recover_interrupted_work(s);
   if (!rec.ok()) {

@@ -34,7 +34,8 @@ struct ExportSummary {
 struct ExportCheck {
   std::string item_id;
   std::string kind;
-  std::string case_number;
+  std::string case_number;   // signed by the item manifest v3 (checked)
+  std::string municipality;  // likewise
   std::string content_file;
   std::uint64_t size = 0;
   std::string sha256_hex;
