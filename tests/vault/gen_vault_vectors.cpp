@@ -14,11 +14,16 @@ int main(int argc, char** argv) {
   std::filesystem::path out = argv[1];
   std::filesystem::create_directories(out);
   for (const auto& v : vectors::object_vectors()) vectors::write_object(v, out / v.name);
-  auto m = vectors::manifest();
-  auto enc = tillid::detail::encode_manifest(m);
-  auto sig = tillid::detail::sign_manifest(vectors::signing_secret_key(), m);
-  std::ofstream(out / "manifest-v1.bin", std::ios::binary).write(reinterpret_cast<const char*>(enc.data()), enc.size());
-  std::ofstream(out / "manifest-v1.sig", std::ios::binary).write(reinterpret_cast<const char*>(sig.data()), sig.size());
+  auto write = [&](const char* name, const auto& bytes) {
+    std::ofstream(out / name, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  };
+  const auto& sk = vectors::signing_secret_key();
+  write("manifest-v1.bin", tillid::detail::encode_manifest(vectors::manifest()));
+  write("manifest-v1.sig", tillid::detail::sign_manifest(sk, vectors::manifest()));
+  write("manifest-v3.bin", tillid::detail::encode_manifest(vectors::manifest_v3()));
+  write("manifest-v3.sig", tillid::detail::sign_manifest(sk, vectors::manifest_v3()));
+  write("case-v1.bin", tillid::detail::encode_case_manifest(vectors::case_manifest()));
+  write("case-v1.sig", tillid::detail::sign_case_manifest(sk, vectors::case_manifest()));
   std::cout << "wrote vectors to " << out << "\n";
   return 0;
 }

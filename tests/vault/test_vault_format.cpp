@@ -8,7 +8,9 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <functional>
 
+#include "export_format.hpp"
 #include "vault_vectors.hpp"
 
 using namespace tillid;
@@ -118,13 +120,108 @@ TEST_CASE("committed manifest vector: encoding and Ed25519 signature", "[vault][
   CHECK(Bytes(resign.begin(), resign.end()) == sig);
   PublicKey pk{};
   crypto_sign_ed25519_sk_to_pk(pk.data(), vectors::signing_secret_key().data());
-  CHECK(verify_manifest(pk, m, sig));
+  // Version 1 is only read now, by the v3 upgrade's check (FORMAT.md §5.5).
+  CHECK(verify_manifest(pk, m, sig, /*allow_legacy=*/true));
+  CHECK_FALSE(verify_manifest(pk, m, sig));
   auto altered = m;
   altered.size += 1;
-  CHECK_FALSE(verify_manifest(pk, altered, sig));
+  CHECK_FALSE(verify_manifest(pk, altered, sig, true));
   altered = m;
   altered.creator = "staff:bob";
-  CHECK_FALSE(verify_manifest(pk, altered, sig));
+  CHECK_FALSE(verify_manifest(pk, altered, sig, true));
+}
+
+TEST_CASE("committed manifest v3 vector: encoding, decoding and signature over every field", "[vault][format][vectors]") {
+  REQUIRE(sodium_init() >= 0);
+  const auto m = vectors::manifest_v3();
+  const Bytes enc = encode_manifest(m);
+  const Bytes committed = slurp(vectors::committed_dir() / "manifest-v3.bin");
+  CHECK(enc == committed);
+  // FORMAT.md §5.1 layout: prefix, creator, case number, municipality, three sealed-field
+  // digests with the interviewer flag, then the recording tail.
+  REQUIRE(committed.size() == 19 + 16 + 16 + 1 + 8 + 32 + 8 + 4 + m.creator.size() + 4 + m.case_number.size() + 4 +
+                                  m.municipality.size() + 32 + 32 + 1 + 32 + 8 + 1 + 8 + 32);
+  CHECK(std::string(committed.begin(), committed.begin() + 19) == std::string("tillid.manifest.v3\0", 19));
+  const std::size_t at_case = 19 + 16 + 16 + 1 + 8 + 32 + 8 + 4 + m.creator.size();
+  CHECK(committed[at_case] == m.case_number.size());
+  CHECK(std::string(committed.begin() + at_case + 4, committed.begin() + at_case + 4 + 12) == "BH-2025-0042");
+  const Bytes sig = slurp(vectors::committed_dir() / "manifest-v3.sig");
+  const auto resign = sign_manifest(vectors::signing_secret_key(), m);
+  CHECK(Bytes(resign.begin(), resign.end()) == sig);
+  PublicKey pk{};
+  crypto_sign_ed25519_sk_to_pk(pk.data(), vectors::signing_secret_key().data());
+  CHECK(verify_manifest(pk, m, sig));
+  auto decoded = tillid::exportfmt::decode_manifest(committed);
+  REQUIRE(decoded.ok());
+  CHECK(encode_manifest(*decoded) == committed);
+  CHECK(decoded->case_number == m.case_number);
+  CHECK(decoded->municipality == m.municipality);
+  CHECK(decoded->interviewer_sealed_sha256 == m.interviewer_sealed_sha256);
+  // Every fact a court relies on is under the signature (issue 10, class 2).
+  std::vector<std::pair<const char*, std::function<void(Manifest&)>>> edits{
+      {"case number", [](Manifest& x) { x.case_number = "BH-2025-0043"; }},
+      {"municipality", [](Manifest& x) { x.municipality = "0147"; }},
+      {"case id", [](Manifest& x) { x.case_id[0] ^= 1; }},
+      {"title", [](Manifest& x) { x.title_sealed_sha256[5] ^= 1; }},
+      {"file name", [](Manifest& x) { x.file_name_sealed_sha256[5] ^= 1; }},
+      {"interviewer removed", [](Manifest& x) { x.has_interviewer = false; }},
+      {"interviewer", [](Manifest& x) { x.interviewer_sealed_sha256[0] ^= 1; }},
+      {"kind", [](Manifest& x) { x.kind = tillid::ItemKind::document; }},
+      {"creator", [](Manifest& x) { x.creator = "staff:bob"; }},
+      {"time", [](Manifest& x) { x.created_unix += 1; }},
+      {"duration", [](Manifest& x) { x.duration_ms += 1; }},
+      {"interrupted", [](Manifest& x) { x.interrupted = false; }},
+      {"bookmarks", [](Manifest& x) { x.bookmarks_sha256[31] ^= 1; }},
+  };
+  for (const auto& [what, edit] : edits) {
+    CAPTURE(what);
+    auto altered = m;
+    edit(altered);
+    CHECK_FALSE(verify_manifest(pk, altered, sig));
+  }
+  // A truncated or extended encoding never decodes.
+  for (std::size_t cut : {std::size_t{1}, std::size_t{33}, committed.size() - 60}) {
+    CAPTURE(cut);
+    CHECK_FALSE(tillid::exportfmt::decode_manifest(std::span(committed).first(committed.size() - cut)).ok());
+  }
+  Bytes longer = committed;
+  longer.push_back(0);
+  CHECK_FALSE(tillid::exportfmt::decode_manifest(longer).ok());
+}
+
+TEST_CASE("committed case manifest vector: encoding and signature over every field", "[vault][format][vectors]") {
+  REQUIRE(sodium_init() >= 0);
+  const auto c = vectors::case_manifest();
+  const Bytes committed = slurp(vectors::committed_dir() / "case-v1.bin");
+  CHECK(encode_case_manifest(c) == committed);
+  REQUIRE(committed.size() == 15 + 16 + 4 + c.case_number.size() + 4 + c.municipality.size() + 8 + 4 +
+                                  c.creator.size() + 3 * 32);
+  CHECK(std::string(committed.begin(), committed.begin() + 15) == std::string("tillid.case.v1\0", 15));
+  const Bytes sig = slurp(vectors::committed_dir() / "case-v1.sig");
+  const auto resign = sign_case_manifest(vectors::signing_secret_key(), c);
+  CHECK(Bytes(resign.begin(), resign.end()) == sig);
+  PublicKey pk{};
+  crypto_sign_ed25519_sk_to_pk(pk.data(), vectors::signing_secret_key().data());
+  CHECK(verify_case_manifest(pk, c, sig));
+  std::vector<std::pair<const char*, std::function<void(CaseManifest&)>>> edits{
+      {"case id", [](CaseManifest& x) { x.case_id[15] ^= 1; }},
+      {"case number", [](CaseManifest& x) { x.case_number = "BH-2025-0043"; }},
+      {"municipality", [](CaseManifest& x) { x.municipality = "0147"; }},
+      {"created", [](CaseManifest& x) { x.created_unix -= 1; }},
+      {"creator", [](CaseManifest& x) { x.creator = "staff:bob"; }},
+      {"child name", [](CaseManifest& x) { x.child_name_sealed_sha256[0] ^= 1; }},
+      {"cpr", [](CaseManifest& x) { x.cpr_sealed_sha256[0] ^= 1; }},
+      {"notes", [](CaseManifest& x) { x.notes_sealed_sha256[0] ^= 1; }},
+  };
+  for (const auto& [what, edit] : edits) {
+    CAPTURE(what);
+    auto altered = c;
+    edit(altered);
+    CHECK_FALSE(verify_case_manifest(pk, altered, sig));
+  }
+  // An item manifest's signature is never a case's, nor the reverse.
+  const Bytes item_sig = slurp(vectors::committed_dir() / "manifest-v3.sig");
+  CHECK_FALSE(verify_case_manifest(pk, c, item_sig));
 }
 
 TEST_CASE("ObjectReader stops exactly where authentication stops", "[vault][format]") {

@@ -95,7 +95,45 @@ tillid::detail::Manifest manifest() {
   sodium_hex2bin(m.sha256.data(), 32, abc, 64, nullptr, &len, nullptr);
   m.created_unix = 1735689600;  // 2025-01-01T00:00:00Z
   m.creator = "staff:anne";
+  m.version = 1;  // the pre-v3 layout (FORMAT.md §5.3), kept as a vector for the upgrade's check
   return m;
+}
+
+namespace {
+tillid::detail::Digest32 filled(unsigned char first) {
+  tillid::detail::Digest32 d{};
+  for (std::size_t i = 0; i < d.size(); ++i) d[i] = static_cast<unsigned char>(first + i);
+  return d;
+}
+}  // namespace
+
+tillid::detail::Manifest manifest_v3() {
+  auto m = manifest();
+  m.version = 3;
+  m.case_number = "BH-2025-0042";
+  m.municipality = "0101";
+  m.title_sealed_sha256 = filled(0xb0);
+  m.file_name_sealed_sha256 = filled(0xc0);
+  m.has_interviewer = true;
+  m.interviewer_sealed_sha256 = filled(0xd0);
+  m.duration_ms = 1234567;
+  m.interrupted = true;
+  m.interrupted_unix = 1735693200;  // 2025-01-01T01:00:00Z
+  m.bookmarks_sha256 = filled(0xe0);
+  return m;
+}
+
+tillid::detail::CaseManifest case_manifest() {
+  tillid::detail::CaseManifest c;
+  for (std::size_t i = 0; i < c.case_id.size(); ++i) c.case_id[i] = static_cast<unsigned char>(0xa0 + i);
+  c.case_number = "BH-2025-0042";
+  c.municipality = "0101";
+  c.created_unix = 1735689000;
+  c.creator = "staff:anne";
+  c.child_name_sealed_sha256 = filled(0x10);
+  c.cpr_sealed_sha256 = filled(0x30);
+  c.notes_sealed_sha256 = filled(0x50);
+  return c;
 }
 
 std::filesystem::path committed_dir() { return std::filesystem::path(TILLID_SOURCE_DIR) / "tests/vectors/vault"; }

@@ -30,7 +30,9 @@ std::vector<ObjectVector> object_vectors();
 void write_object(const ObjectVector& v, const std::filesystem::path& path);
 
 tillid::Secret signing_secret_key();  // Ed25519 from seed 80 81 .. 9f
-tillid::detail::Manifest manifest();
+tillid::detail::Manifest manifest();           // version 1 layout (manifest-v1.*)
+tillid::detail::Manifest manifest_v3();        // version 3, a recording (manifest-v3.*)
+tillid::detail::CaseManifest case_manifest();  // case manifest (case-v1.*)
 
 std::filesystem::path committed_dir();
 
