@@ -143,7 +143,7 @@ TEST_CASE("export writes a bundle that verify-export, sha256sum and openssl acce
   CHECK(read_file(b.dir / b.content) == read_file(b.input));
   auto m = b.manifest();
   CHECK(m["format"] == "tillid-export");
-  CHECK(m["version"] == 1);
+  CHECK(m["version"] == 2);
   CHECK(m["item"]["id"] == b.id);
   CHECK(m["item"]["sha256"] == sha256sum(b.input));
   CHECK(m["item"]["sha256"] == sha256sum(b.dir / b.content));
@@ -556,7 +556,7 @@ TEST_CASE("a recording exports as <item id>.opus that opusinfo accepts, duration
   CHECK(m["item"]["kind"] == "recording");
   CHECK(m["item"]["duration_ms"] == 3000);
   CHECK(m["item"]["interviewer"] == "Anne Jensen");
-  CHECK(m["item_manifest"]["encoding"] == "tillid.manifest.v2");
+  CHECK(m["item_manifest"]["encoding"] == "tillid.manifest.v3");
   CHECK(m["item"]["sha256"] == sha256sum(opus));
   auto ok = verify_export(dir, {"--key", m["appliance"]["verifier_key"].get<std::string>()});
   INFO(ok.out);

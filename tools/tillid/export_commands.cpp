@@ -88,6 +88,7 @@ void register_verify_export(CLI::App& app, GlobalOptions& g, Action& action) {
                     {"item_id", ck.item_id},
                     {"kind", ck.kind},
                     {"case_number", ck.case_number},
+                    {"municipality", ck.municipality},
                     {"content_file", ck.content_file},
                     {"size", ck.size},
                     {"sha256", ck.sha256_hex},
@@ -103,7 +104,7 @@ void register_verify_export(CLI::App& app, GlobalOptions& g, Action& action) {
         if (ck.ok()) {
           std::cout << "OK: " << ck.content_file << " (" << format_size(ck.size) << ", SHA-256 " << ck.sha256_hex
                     << ") is item " << ck.item_id << " of case " << ck.case_number
-                    << "; manifest signatures valid; " << ck.log_entries
+                    << " (municipality " << ck.municipality << "); manifest signatures valid; " << ck.log_entries
                     << " access-log entries proven against a signed checkpoint of size " << ck.checkpoint_size
                     << (ck.key_pinned ? "; appliance key matches the key given.\n"
                                       : "; appliance key NOT independently confirmed.\n");

@@ -254,8 +254,10 @@ Result<ExportSummary> export_locked(Vault::State& s, const std::string& item_id,
                           {"label", marks[i].label},
                           {"created_unix", marks[i].created_unix},
                           {"label_sealed_base64", logfmt::base64(row.bookmarks[i].label_sealed)}});
-      item["interviewer"] = row.info.interviewer;
-      item["interviewer_sealed_base64"] = logfmt::base64(row.interviewer_sealed);
+      if (manifest.has_interviewer) {
+        item["interviewer"] = row.info.interviewer;
+        item["interviewer_sealed_base64"] = logfmt::base64(row.interviewer_sealed);
+      }
       item["duration_ms"] = manifest.duration_ms;
       item["interrupted"] = manifest.interrupted;
       item["interrupted_unix"] = manifest.interrupted_unix;

@@ -164,8 +164,36 @@ bool plain_name(const std::string& name) {
          name.find('\0') == std::string::npos;
 }
 
+// Recordings (FORMAT.md §5.1, §5.3): duration, interruption and the bookmarks are signed too.
+template <class Differs>
+void check_recording_fields(Checker& c, const json& j, const Manifest& manifest, const Differs& differs) {
+  const Manifest* m = &manifest;
+  differs("item.duration_ms", std::to_string(c.num(j, "/item/duration_ms")), std::to_string(m->duration_ms));
+  const json::json_pointer ip("/item/interrupted");
+  const bool interrupted = j.contains(ip) && j.at(ip).is_boolean() && j.at(ip).get<bool>();
+  differs("item.interrupted", interrupted ? "true" : "false", m->interrupted ? "true" : "false");
+  differs("item.interrupted_unix", std::to_string(c.num(j, "/item/interrupted_unix")),
+          std::to_string(m->interrupted_unix));
+  std::vector<StoredBookmark> marks;
+  const json& jmarks = c.arr(j, "/item/bookmarks");
+  for (std::size_t i = 0; i < jmarks.size(); ++i) {
+    const std::string at = "/item/bookmarks/" + std::to_string(i);
+    auto sealed = logfmt::unbase64(c.str(j, at + "/label_sealed_base64"));
+    if (!sealed) {
+      c.problem("manifest.json: " + at + "/label_sealed_base64 is not valid base64");
+      return;
+    }
+    marks.push_back(StoredBookmark{c.num(j, at + "/seq"), c.num(j, at + "/offset_ms"),
+                                   c.num(j, at + "/created_unix"), std::move(*sealed)});
+  }
+  if (bookmarks_digest(marks) != m->bookmarks_sha256)
+    c.problem("manifest.json item.bookmarks differ from the bookmarks the item manifest signs (a bookmark was "
+              "added, removed, reordered or moved)");
+}
+
+
 // The item manifest signed at ingest (FORMAT.md §5) against manifest.json's readable fields.
-void check_item_manifest(Checker& c, const json& j, const Key32& pk, const ExportCheck& ck) {
+void check_item_manifest(Checker& c, const json& j, const Key32& pk, ExportCheck& ck, int bundle_version) {
   const auto mb = logfmt::unbase64(c.str(j, "/item_manifest/manifest_base64"));
   const auto sb = logfmt::unbase64(c.str(j, "/item_manifest/signature_base64"));
   if (!mb || !sb) {
@@ -199,6 +227,20 @@ void check_item_manifest(Checker& c, const json& j, const Key32& pk, const Expor
   differs("item.sha256", ck.sha256_hex, to_hex(m->sha256));
   differs("item.created_unix", std::to_string(c.num(j, "/item/created_unix")), std::to_string(m->created_unix));
   differs("item.creator", c.str(j, "/item/creator"), m->creator);
+  if (bundle_version == 1) {
+    // A bundle made before manifest v3 (EXPORT-FORMAT.md §5.1): v1 documents, v2 recordings.
+    if (m->version == 3) {
+      c.problem("the signed item manifest is version 3, but a bundle of format 1 carries version 1 or 2");
+      return;
+    }
+    differs("item_manifest.encoding", c.str(j, "/item_manifest/encoding"),
+            m->version == 2 ? "tillid.manifest.v2" : "tillid.manifest.v1");
+    ck.warnings.push_back("bundle format 1 (made before manifest v3): the case number, municipality, title, file "
+                          "name and interviewer are vouched for only by manifest.json.sig, not by the item's own "
+                          "signature");
+    if (m->version == 2) check_recording_fields(c, j, *m, differs);
+    return;
+  }
   if (m->version != kManifestVersion) {
     c.problem("the signed item manifest is version " + std::to_string(m->version) + ", not " +
               std::to_string(kManifestVersion) + ": a bundle of format 2 carries a v3 manifest (FORMAT.md §5.1)");
@@ -220,7 +262,8 @@ void check_item_manifest(Checker& c, const json& j, const Key32& pk, const Expor
   };
   sealed_matches("title", m->title_sealed_sha256);
   sealed_matches("file_name", m->file_name_sealed_sha256);
-  const bool json_interviewer = j.contains(json::json_pointer("/item/interviewer_sealed_base64"));
+  const bool json_interviewer = j.contains(json::json_pointer("/item/interviewer_sealed_base64")) ||
+                                j.contains(json::json_pointer("/item/interviewer"));
   if (m->has_interviewer) sealed_matches("interviewer", m->interviewer_sealed_sha256);
   else if (json_interviewer)
     c.problem("manifest.json names an interviewer, but the signed item manifest says the item has none");
@@ -229,28 +272,7 @@ void check_item_manifest(Checker& c, const json& j, const Key32& pk, const Expor
       c.problem("the signed item manifest of a document carries recording fields");
     return;
   }
-  // Recordings (FORMAT.md §5.1): duration, interruption and the bookmarks are signed too.
-  differs("item.duration_ms", std::to_string(c.num(j, "/item/duration_ms")), std::to_string(m->duration_ms));
-  const json::json_pointer ip("/item/interrupted");
-  const bool interrupted = j.contains(ip) && j.at(ip).is_boolean() && j.at(ip).get<bool>();
-  differs("item.interrupted", interrupted ? "true" : "false", m->interrupted ? "true" : "false");
-  differs("item.interrupted_unix", std::to_string(c.num(j, "/item/interrupted_unix")),
-          std::to_string(m->interrupted_unix));
-  std::vector<StoredBookmark> marks;
-  const json& jmarks = c.arr(j, "/item/bookmarks");
-  for (std::size_t i = 0; i < jmarks.size(); ++i) {
-    const std::string at = "/item/bookmarks/" + std::to_string(i);
-    auto sealed = logfmt::unbase64(c.str(j, at + "/label_sealed_base64"));
-    if (!sealed) {
-      c.problem("manifest.json: " + at + "/label_sealed_base64 is not valid base64");
-      return;
-    }
-    marks.push_back(StoredBookmark{c.num(j, at + "/seq"), c.num(j, at + "/offset_ms"),
-                                   c.num(j, at + "/created_unix"), std::move(*sealed)});
-  }
-  if (bookmarks_digest(marks) != m->bookmarks_sha256)
-    c.problem("manifest.json item.bookmarks differ from the bookmarks the item manifest signs (a bookmark was "
-              "added, removed, reordered or moved)");
+  check_recording_fields(c, j, *m, differs);
 }
 
 // The access-log section: checkpoint signature, each entry's encoding, fields and RFC 9162
@@ -365,9 +387,9 @@ Result<ExportCheck> verify_export(const fs::path& dir, std::optional<std::string
     c.problem("manifest.json is not valid JSON");
     return ck;
   }
-  if (c.str(j, "/format") != exportfmt::kFormatName || c.num(j, "/version") != exportfmt::kFormatVersion) {
-    c.problem("manifest.json is not a tillid-export bundle of version 2 (this program reads version 2 only; "
-              "a version 1 bundle is checked with the Tillid release that made it)");
+  const std::int64_t bundle_version = c.num(j, "/version");
+  if (c.str(j, "/format") != exportfmt::kFormatName || (bundle_version != 1 && bundle_version != exportfmt::kFormatVersion)) {
+    c.problem("manifest.json is not a tillid-export bundle of version 1 or 2 (the versions this program reads)");
     return ck;
   }
   ck.item_id = c.str(j, "/item/id");
@@ -436,7 +458,7 @@ Result<ExportCheck> verify_export(const fs::path& dir, std::optional<std::string
   }
 
   // 4. The signed item manifest against manifest.json.
-  check_item_manifest(c, j, pk, ck);
+  check_item_manifest(c, j, pk, ck, bundle_version);
 
   // 5. The file list in manifest.json and SHA256SUMS (what `sha256sum -c` checks).
   std::set<std::string> listed;
