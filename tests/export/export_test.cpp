@@ -497,9 +497,13 @@ TEST_CASE("document file names become one safe file name in the bundle", "[expor
 
 TEST_CASE("the committed bundle verifies and a flipped byte in any file is caught", "[export][vectors]") {
   const fs::path vectors = fs::path(TILLID_SOURCE_DIR) / "tests" / "vectors" / "export";
-  const fs::path committed = vectors / "bundle";
+  // Format 2 (manifest v3) and format 1, which must keep verifying (EXPORT-FORMAT.md §7, §8).
+  const auto [bundle_name, key_name] = GENERATE(std::pair<std::string, std::string>{"bundle-v2", "verifier-key-v2"},
+                                                std::pair<std::string, std::string>{"bundle", "verifier-key"});
+  CAPTURE(bundle_name);
+  const fs::path committed = vectors / bundle_name;
   REQUIRE(fs::is_directory(committed));
-  const std::string key = read_file(vectors / "verifier-key");
+  const std::string key = read_file(vectors / key_name);
   auto ok = verify_export(committed, {"--key", key});
   INFO(ok.out << ok.err);
   REQUIRE(ok.exit_code == 0);
