@@ -223,3 +223,20 @@ TEST_CASE("verify-export enforces the exact set of files in a bundle", "[facts][
     expect_failure_naming(e.verify_export(dir), {"SHA256SUMS lists confession.txt, which is not part of a bundle"});
   }
 }
+
+TEST_CASE("a recording's interviewer removed fails verify and export", "[facts][class2][record]") {
+  CliVault v;
+  const fs::path db = v.vault / "vault.db";
+  REQUIRE(v.tillid({"case", "add", "--number", "BH-REC-0001", "--municipality", "0101"}).exit_code == 0);
+  // The identifying values of a recording (interviewer) go in the way `record start` takes them.
+  auto rec = v.tillid({"--json", "record", "start", "--case", "BH-REC-0001", "--interviewer", "Anne Jensen",
+                       "--source", "tone?duration=1"});
+  INFO(rec.err);
+  REQUIRE(rec.exit_code == 0);
+  const std::string id = nlohmann::json::parse(rec.out)["id"];
+  REQUIRE(v.tillid({"verify"}).exit_code == 0);
+  sql(db, "UPDATE items SET interviewer = NULL WHERE id = '" + id + "'");
+  expect_failure_naming(v.tillid({"verify"}), {id, "manifest signature does not verify"});
+  expect_failure_naming(v.tillid({"export", id, "--out", (v.tmp / "after").string()}), {id});
+  CHECK_FALSE(fs::exists(v.tmp / "after"));
+}

@@ -1,6 +1,7 @@
 // Fuzz target: what `tillid verify-export` reads from a court bundle it was handed — the
-// signed item manifest, the PEM key, and manifest.json inside an otherwise valid bundle (the
-// committed vector, tests/vectors/export/bundle). The first byte picks which.
+// signed item manifest (v1, v2, v3: a decoded manifest must re-encode to exactly the input,
+// FORMAT.md §5), the PEM key, and manifest.json inside an otherwise valid bundle (the
+// committed format 2 vector, tests/vectors/export/bundle-v2). The first byte picks which.
 #include <unistd.h>
 
 #include <cstddef>
@@ -29,7 +30,7 @@ const fs::path& bundle_dir() {
   static const fs::path dir = [] {
     fs::path d = fs::temp_directory_path() / ("tillid-fuzz-export-" + std::to_string(::getpid()));
     fs::remove_all(d);
-    fs::copy(fs::path(TILLID_SOURCE_DIR) / "tests/vectors/export/bundle", d, fs::copy_options::recursive);
+    fs::copy(fs::path(TILLID_SOURCE_DIR) / "tests/vectors/export/bundle-v2", d, fs::copy_options::recursive);
     return d;
   }();
   return dir;
@@ -43,9 +44,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ++data;
   --size;
   switch (which) {
-    case 0:
-      (void)tillid::exportfmt::decode_manifest({data, size});
+    case 0: {
+      // One encoding per manifest: whatever decodes re-encodes to the same bytes, so two
+      // different byte strings never carry the same signed facts.
+      auto m = tillid::exportfmt::decode_manifest({data, size});
+      if (m.ok()) {
+        const auto again = tillid::detail::encode_manifest(*m);
+        if (again.size() != size || !std::equal(again.begin(), again.end(), data)) __builtin_trap();
+      }
       break;
+    }
     case 1:
       (void)tillid::exportfmt::parse_ed25519_pem({reinterpret_cast<const char*>(data), size});
       break;
@@ -55,7 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
       }
       static const std::string original =
-          read_all(fs::path(TILLID_SOURCE_DIR) / "tests/vectors/export/bundle/manifest.json");
+          read_all(fs::path(TILLID_SOURCE_DIR) / "tests/vectors/export/bundle-v2/manifest.json");
       auto r = tillid::verify_export(bundle_dir(), std::nullopt);
       // A bundle whose manifest.json was replaced must never verify clean (manifest.json.sig
       // and SHA256SUMS cover the original bytes), unless the input is those very bytes.
