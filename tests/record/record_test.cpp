@@ -273,11 +273,11 @@ TEST_CASE("a version 1 vault is upgraded to the current schema when opened", "[r
            "DROP TABLE bookmarks; ALTER TABLE cases DROP COLUMN signature; DROP TABLE work; "
            "UPDATE schema_version SET version = 1;'");
   CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "1\n");
-  CHECK(v.tillid({"verify"}).exit_code == 0);
+  // The schema is migrated at open; but this vault's signed log says it was created with
+  // manifest v3, so the re-signing the migration asks for is a rollback and unlock refuses it
+  // (FORMAT.md §5.5). A genuine pre-v3 vault's upgrade: tests/export/evidence_facts_test.cpp.
+  auto r = v.tillid({"verify"});
+  CHECK(r.exit_code != 0);
+  CHECK(r.err.find("rolled back") != std::string::npos);
   CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "3\n");
-  auto r = v.tillid({"record", "start", "--case", "C1", "--interviewer", "A", "--source", "tone?duration=2"});
-  INFO(r.err);
-  CHECK(r.exit_code == 0);
-  CHECK(v.json({"ls"}).size() == 2);
-  CHECK(v.tillid({"verify"}).exit_code == 0);
 }
