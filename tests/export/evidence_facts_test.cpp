@@ -240,3 +240,79 @@ TEST_CASE("a recording's interviewer removed fails verify and export", "[facts][
   expect_failure_naming(v.tillid({"export", id, "--out", (v.tmp / "after").string()}), {id});
   CHECK_FALSE(fs::exists(v.tmp / "after"));
 }
+
+namespace {
+
+// A copy of the committed pre-v3 vault (tests/vectors/vault/README.md: made by the release
+// before manifest v3; schema 2, v1/v2 item signatures, unsigned cases, log born "vault format 1").
+struct LegacyVault {
+  TempDir tmp;
+  fs::path vault = tmp / "vault";
+  fs::path db = vault / "vault.db";
+  fs::path pass = tmp / "pass.txt";
+  const std::string doc_one = "479659bab0fb2bf2a1a1390b41b7b0ac";   // case BH-LEGACY-1
+  const std::string doc_two = "36fe1752a385580cee242361e8886ebe";   // case BH-LEGACY-2
+  const std::string recording = "ae518c9537ab7ca6f6654d03af39be71";  // case BH-LEGACY-1
+  const std::string case_one = "568969e127895242aa5d7dacfef6c988";
+
+  LegacyVault() {
+    const fs::path src = fs::path(TILLID_SOURCE_DIR) / "tests/vectors/vault";
+    fs::copy(src / "legacy-v2-vault", vault, fs::copy_options::recursive);
+    fs::copy_file(src / "legacy-v2-vault.pass", pass);
+    for (const char* d : {"tmp", "run"}) fs::create_directories(vault / d);
+    // git keeps no modes: give the copy the modes a vault has (FORMAT.md §1).
+    for (const auto& e : fs::recursive_directory_iterator(vault))
+      fs::permissions(e.path(), e.is_directory() ? fs::perms::owner_all : fs::perms::owner_read | fs::perms::owner_write);
+    fs::permissions(vault, fs::perms::owner_all);
+  }
+  RunResult tillid(std::vector<std::string> args) const {
+    std::vector<std::string> a{tillid_program().string(), "--vault", vault.string(), "--passphrase-file", pass.string()};
+    a.insert(a.end(), args.begin(), args.end());
+    return run(a);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a pre-v3 vault is upgraded at unlock: cases signed, items re-signed, exports carry v3", "[facts][upgrade]") {
+  LegacyVault v;
+  auto r = v.tillid({"verify"});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(sql_text(v.db, "SELECT count(*) FROM vault_meta WHERE key = 'resign_pending'") == "0");
+  CHECK(sql_text(v.db, "SELECT count(*) FROM cases WHERE length(signature) = 64") == "2");
+  auto log = v.tillid({"--json", "audit", "report"});
+  CHECK(log.out.find("vault_upgraded") != std::string::npos);
+  CHECK(log.out.find("3 items re-signed, 0 items not re-signed") != std::string::npos);
+  // The upgraded signatures are v3: an export carries them and checks against the log's key.
+  REQUIRE(v.tillid({"export", v.recording, "--out", (v.tmp / "bundle").string()}).exit_code == 0);
+  const auto m = ojson::parse(read_file(v.tmp / "bundle" / "manifest.json"));
+  CHECK(m["item_manifest"]["encoding"] == "tillid.manifest.v3");
+  CHECK(m["case"]["case_number"] == "BH-LEGACY-1");
+  auto ve = run({tillid_program().string(), "verify-export", "--key", m["appliance"]["verifier_key"].get<std::string>(),
+                 (v.tmp / "bundle").string()});
+  INFO(ve.out);
+  CHECK(ve.exit_code == 0);
+  // Putting the marker back afterwards is a rollback: refused, nothing signed.
+  sql(v.db, "UPDATE cases SET case_number = 'BH-LEGACY-9' WHERE id = '" + v.case_one + "';"
+            "INSERT INTO vault_meta (key, value) VALUES ('resign_pending', x'01')");
+  auto again = v.tillid({"verify"});
+  expect_failure_naming(again, {"rolled back", "vault_upgraded"});
+  CHECK(sql_text(v.db, "SELECT count(*) FROM vault_meta WHERE key = 'resign_pending'") == "1");
+}
+
+TEST_CASE("the upgrade re-signs only items whose old signature verifies", "[facts][upgrade]") {
+  LegacyVault v;
+  // Tampered before the upgrade (vault closed): the document's creator and the recording's
+  // duration. Their v1/v2 signatures fail, so the upgrade must not sign the new values.
+  const std::string old_sig = sql_text(v.db, "SELECT hex(signature) FROM items WHERE id = '" + v.doc_two + "'");
+  sql(v.db, "UPDATE items SET creator = 'staff:mallory' WHERE id = '" + v.doc_two + "';"
+            "UPDATE items SET duration_ms = 999999 WHERE id = '" + v.recording + "'");
+  auto r = v.tillid({"verify"});
+  expect_failure_naming(r, {v.doc_two, v.recording});
+  CHECK(r.out.find(v.doc_one) == std::string::npos);  // the intact item was re-signed
+  CHECK(sql_text(v.db, "SELECT hex(signature) FROM items WHERE id = '" + v.doc_two + "'") == old_sig);
+  CHECK(v.tillid({"--json", "audit", "report"}).out.find("1 items re-signed, 2 items not re-signed") !=
+        std::string::npos);
+  expect_failure_naming(v.tillid({"export", v.doc_two, "--out", (v.tmp / "b").string()}), {v.doc_two});
+}

@@ -21,8 +21,9 @@ Result<void> refuse_rollback(Vault::State& s) {
       return make_error(Errc::corrupt,
                         "vault.db asks for the one-time signature upgrade (vault_meta 'resign_pending'), but the "
                         "signed access log shows " +
-                            std::string(upgraded ? "that upgrade already done" : "this vault was created signed") +
-                            " at seq " + std::to_string(e.seq) +
+                            std::string(upgraded ? "that upgrade already done (vault_upgraded"
+                                                 : "this vault was created with manifest v3 (vault_init") +
+                            " at seq " + std::to_string(e.seq) + ")" +
                             ": vault.db was rolled back or altered; nothing was changed; restore vault.db from a "
                             "backup made after the upgrade");
   }
