@@ -8,12 +8,12 @@
 // there (completeness, FORMAT.md §5.6).
 #include <fcntl.h>
 
-#include <charconv>
 #include <map>
 #include <set>
 #include <system_error>
 
 #include "case_rows.hpp"
+#include "completeness.hpp"
 #include "item_rows.hpp"
 #include "object_stream.hpp"
 #include "posix_io.hpp"
@@ -68,84 +68,6 @@ void check_item(Vault::State& s, ItemRow& row, VerifyReport& rep) {
   if (row.sha256.size() == 32 && d->sha256 != row.info.sha256)
     problem("SHA-256 does not match: metadata says " + to_hex(row.info.sha256) + ", the content hashes to " +
             to_hex(d->sha256));
-}
-
-// The seqs a `log_quarantined` event names (details "seq A-B[,C-D...]", decimal, inclusive;
-// a single "A" also accepted): entries the log could not authenticate, never evidence.
-void add_quarantined(std::string_view details, std::set<std::pair<std::uint64_t, std::uint64_t>>& ranges) {
-  if (details.rfind("seq ", 0) == 0) details.remove_prefix(4);
-  while (!details.empty()) {
-    const auto comma = details.find(',');
-    std::string_view part = details.substr(0, comma);
-    details = comma == std::string_view::npos ? std::string_view{} : details.substr(comma + 1);
-    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-    std::uint64_t a = 0, b = 0;
-    const auto dash = part.find('-');
-    const std::string_view first = part.substr(0, dash);
-    if (std::from_chars(first.data(), first.data() + first.size(), a).ec != std::errc{}) continue;
-    b = a;
-    if (dash != std::string_view::npos) {
-      const std::string_view second = part.substr(dash + 1);
-      if (std::from_chars(second.data(), second.data() + second.size(), b).ec != std::errc{} || b < a) continue;
-    }
-    ranges.insert({a, b});
-  }
-}
-
-// FORMAT.md §5.6 (issue class 3): every case_created / item_added / record_stop that succeeded
-// in the signed access log has its case or sealed item in the metadata, unless a later ok
-// case_deleted / item_deleted says it was removed. Entries the log quarantined are not trusted.
-Result<void> check_completeness(Vault::State& s, const std::set<std::string>& case_ids,
-                                const std::map<std::string, std::string>& item_states, VerifyReport& rep) {
-  if (!s.log) return {};
-  TILLID_ASSIGN(std::vector<LogEntry> entries, s.log->entries());
-  std::set<std::pair<std::uint64_t, std::uint64_t>> quarantined;
-  for (const auto& e : entries)
-    if (e.action == LogAction::log_quarantined) add_quarantined(e.details, quarantined);
-  auto trusted = [&](std::uint64_t seq) {
-    for (const auto& [a, b] : quarantined)
-      if (seq >= a && seq <= b) return false;
-    return true;
-  };
-  std::map<std::string, std::pair<std::uint64_t, LogAction>> cases, items;  // id -> first seq, action
-  std::set<std::string> deleted_cases, deleted_items;
-  for (const auto& e : entries) {
-    if (e.outcome != LogOutcome::ok || !trusted(e.seq)) continue;
-    switch (e.action) {
-      case LogAction::case_created:
-        if (!e.case_id.empty()) cases.try_emplace(e.case_id, e.seq, e.action);
-        break;
-      case LogAction::item_added:
-      case LogAction::record_stop:
-        if (!e.item_id.empty()) items.try_emplace(e.item_id, e.seq, e.action);
-        break;
-      case LogAction::case_deleted:
-        if (!e.case_id.empty()) deleted_cases.insert(e.case_id);
-        break;
-      case LogAction::item_deleted:
-        if (!e.item_id.empty()) deleted_items.insert(e.item_id);
-        break;
-      default:
-        break;
-    }
-  }
-  for (const auto& [id, at] : cases)
-    if (!case_ids.count(id) && !deleted_cases.count(id))
-      rep.problems.push_back({"", "case " + id + " is missing: the signed access log records its creation at seq " +
-                                      std::to_string(at.first) + " (case_created) and no deletion; restore vault.db "
-                                      "from backup"});
-  for (const auto& [id, at] : items) {
-    if (deleted_items.count(id)) continue;
-    const std::string logged = "the signed access log records it at seq " + std::to_string(at.first) + " (" +
-                               to_string(at.second) + ")";
-    const auto it = item_states.find(id);
-    if (it == item_states.end())
-      rep.problems.push_back({id, "item is missing from the metadata: " + logged +
-                                      " and no deletion; restore vault.db and objects/" + id + " from backup"});
-    else if (it->second != "sealed")
-      rep.problems.push_back({id, "item is in state '" + it->second + "', but " + logged + " as sealed"});
-  }
-  return {};
 }
 
 Result<VerifyReport> verify_locked(Vault::State& s) {
