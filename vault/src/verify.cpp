@@ -37,8 +37,12 @@ void check_item(Vault::State& s, ItemRow& row, VerifyReport& rep) {
   if (!row.kind_known) problem("item kind in the metadata is unknown");
   if (auto f = open_item_fields(s, row); !f.ok()) problem(f.error().message);
   if (row.sha256.size() != 32) problem("stored SHA-256 has the wrong length");
-  if (auto m = manifest_for(s, row); !m.ok())
-    problem(m.error().message);
+  if (auto m = manifest_for(s, row); !m.ok()) {
+    // The problem is already filed under this item: drop the message's own "item <id>: ".
+    std::string what = m.error().message;
+    if (const std::string prefix = "item " + id + ": "; what.rfind(prefix, 0) == 0) what.erase(0, prefix.size());
+    problem(what);
+  }
   else if (!verify_manifest(s.signing_pk, *m, row.signature))
     problem("manifest signature does not verify against the stored metadata (size, SHA-256, case, case number, "
             "municipality, kind, time, creator, title, file name, interviewer, recording fields or bookmarks "
