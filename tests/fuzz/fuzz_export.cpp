@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <algorithm>
@@ -67,7 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       auto r = tillid::verify_export(bundle_dir(), std::nullopt);
       // A bundle whose manifest.json was replaced must never verify clean (manifest.json.sig
       // and SHA256SUMS cover the original bytes), unless the input is those very bytes.
-      const bool same = size == original.size() && std::equal(data, data + size, original.begin());
+      // (memcmp: bytes compared as unsigned, whatever the signedness of char.)
+      const bool same = size == original.size() && std::memcmp(data, original.data(), size) == 0;
       if (r.ok() && r->problems.empty() && !same) __builtin_trap();
       break;
     }
