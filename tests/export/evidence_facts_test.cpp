@@ -103,6 +103,9 @@ TEST_CASE("a changed municipality fails verify and export", "[facts][class2]") {
   sql(e.db, "UPDATE cases SET municipality = '0999' WHERE id = '" + e.case_b + "'");
   expect_failure_naming(e.verify(), {e.case_b, e.item_b});
   expect_failure_naming(e.export_item(e.item_b, "after"), {e.item_b, e.case_b});
+  // Nor is the item handed out under the relabelled case.
+  expect_failure_naming(e.tillid({"get", e.item_b, "-o", (e.tmp / "b-out.pdf").string()}), {e.item_b, e.case_b});
+  CHECK_FALSE(fs::exists(e.tmp / "b-out.pdf"));
 }
 
 TEST_CASE("a relabelled bundle fails verify-export --key against the signed manifest", "[facts][class10]") {

@@ -138,6 +138,14 @@ Result<ItemRow> load_sealed_item(Vault::State& s, const std::string& item_id) {
     return make_error(Errc::invalid_argument, "\"" + item_id + "\" is not an item id (32 hex characters)");
   TILLID_ASSIGN(auto rows, load_item_rows(s.db, "WHERE id = ? AND state = 'sealed'", &item_id));
   if (rows.empty()) return make_error(Errc::not_found, "there is no item " + item_id);
+  // Nothing about an item is served unless the appliance signed it (FORMAT.md §5.2): its
+  // title, interviewer, case and bookmarks as shown must be the ones the manifest covers.
+  auto m = manifest_for(s, rows[0]);
+  if (!m.ok())
+    return make_error(Errc::corrupt, m.error().message + "; nothing was shown; run verify");
+  if (!verify_manifest(s.signing_pk, *m, rows[0].signature))
+    return make_error(Errc::corrupt, "item " + item_id + ": its manifest signature does not verify (metadata "
+                                     "altered); nothing was shown; run verify");
   TILLID_TRY(open_item_fields(s, rows[0]));
   return std::move(rows[0]);
 }

@@ -30,7 +30,8 @@ Result<void> open_item_fields(const Vault::State& s, ItemRow& row);
 // Decrypt an item's object into `sink` after checking its manifest signature; every chunk is
 // authenticated before it reaches the sink, and the size and SHA-256 must match the signed ones.
 Result<void> read_item_content(Vault::State& s, const ItemRow& row, const ByteSink& sink);
-// The sealed (listed) item with this id, its sealed fields opened. Needs the vault unlocked.
+// The sealed (listed) item with this id, its v3 signature checked (corrupt if it fails) and
+// its sealed fields opened. Needs the vault unlocked.
 Result<ItemRow> load_sealed_item(Vault::State& s, const std::string& item_id);
 // THE item manifest (FORMAT.md §5.1, version 3) for this row: every site that signs or checks
 // an item's signature builds it here. It loads the item's case, whose own signature (§5.4)
