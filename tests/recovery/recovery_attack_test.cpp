@@ -79,6 +79,14 @@ TEST_CASE("a finished recording set back to recording with a replayed work recor
   }
   REQUIRE(v.tillid({"verify"}).exit_code == 0);
   CHECK(sqlite(v, "SELECT count(*) FROM work") == "0");  // the seal commit removed it
+  // What an auditor and a court hold from before the attack: the verifier key, a checkpoint,
+  // an export bundle.
+  const auto key = v.tmp / "verifier.key", kept = v.tmp / "kept.checkpoint", bundle = v.tmp / "bundle";
+  write_file(key, v.tillid({"audit", "key"}).out);
+  write_file(kept, v.tillid({"audit", "checkpoint"}).out);
+  REQUIRE(v.tillid({"export", id, "--out", bundle.string()}).exit_code == 0);
+  const std::string verifier =
+      nlohmann::json::parse(read_file(bundle / "manifest.json"))["appliance"]["verifier_key"].get<std::string>();
   const auto object = v.vault / "objects" / id;
   const auto full_size = fs::file_size(object);
   const std::string signature = sqlite(v, "SELECT hex(signature) FROM items WHERE id = '" + id + "'");
@@ -100,6 +108,16 @@ TEST_CASE("a finished recording set back to recording with a replayed work recor
   CHECK(sha256sum(object) == cut_sha);
   CHECK(sqlite(v, "SELECT hex(signature) FROM items WHERE id = '" + id + "'") == signature);
   CHECK(log_entries(v, LogAction::record_stop, LogOutcome::ok, id).size() == 1);
+  // History was extended, not rewritten; the earlier bundle still verifies; no new export of
+  // the item is possible while it is not sealed.
+  auto audit = run({tillid_program().string(), "audit", "verify", "--log", (v.vault / "log").string(), "--key-file",
+                    key.string(), "--since", kept.string()});
+  INFO(audit.out << audit.err);
+  CHECK(audit.exit_code == 0);
+  auto earlier = run({tillid_program().string(), "verify-export", "--key", verifier, bundle.string()});
+  INFO(earlier.out << earlier.err);
+  CHECK(earlier.exit_code == 0);
+  CHECK(v.tillid({"export", id, "--out", (v.tmp / "after").string()}).exit_code != 0);
 }
 
 TEST_CASE("an interrupted recording is recovered only with the bookmarks it stored and logged",
