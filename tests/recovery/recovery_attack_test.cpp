@@ -67,7 +67,7 @@ TEST_CASE("a finished recording set back to recording with a replayed work recor
   RecVault v;
   std::string id, replay;
   {
-    Background rec(v, {"--case", "C1", "--interviewer", "A", "--source", "tone?realtime=1"});
+    Background rec(v, recording_args(v));
     id = rec.wait_started();
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     // An earlier copy of the disk: the authentic work record of the running recording.
@@ -126,10 +126,10 @@ TEST_CASE("an interrupted recording is recovered only with the bookmarks it stor
   RecVault v;
   std::string id;
   {
-    Background rec(v, {"--case", "C1", "--interviewer", "A", "--source", "tone?realtime=1"});
+    Background rec(v, recording_args(v));
     id = rec.wait_started();
     std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-    REQUIRE(v.tillid({"record", "mark", "first"}).exit_code == 0);
+    REQUIRE(v.tillid(mark_args(v, "first")).exit_code == 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(1200));
     ::kill(rec.pid, SIGKILL);
     CHECK(rec.wait() == -1);

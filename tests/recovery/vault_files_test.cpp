@@ -31,7 +31,7 @@ TEST_CASE("vault files are 0600 and directories 0700 under umask 000", "[vault][
   write_random_file(input, 5000, 3);
   REQUIRE(v.tillid({"doc", "add", "--case", "C1", input.string()}).exit_code == 0);
   {
-    Background rec(v, {"--case", "C1", "--interviewer", "A", "--source", "tone?realtime=1"});
+    Background rec(v, recording_args(v));
     rec.wait_started();
     std::this_thread::sleep_for(std::chrono::milliseconds(1200));
     ::kill(rec.pid, SIGKILL);  // leaves tmp/ and run/ work for recovery, which rewrites the object

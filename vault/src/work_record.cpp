@@ -64,20 +64,24 @@ std::vector<unsigned char> encode_work_record(const WorkRecord& w) {
   return out;
 }
 
-std::array<unsigned char, 32> work_mac(const Vault::State& s, std::span<const unsigned char> record) {
+std::array<unsigned char, 32> work_mac(const Secret& work_key, const Id16& vault_id,
+                                       std::span<const unsigned char> record) {
   // HMAC-SHA-512-256 (crypto_auth) under subkey 4 over "tillid.work-mac.v1" ‖ 0x00 ‖ vault id
   // ‖ record. Only a holder of the master key can make one; the vault id stops a record being
   // carried to another vault that shares a passphrase.
   static_assert(crypto_auth_BYTES == 32 && crypto_auth_KEYBYTES == kKeyBytes);
-  Secret key = derive_subkey(s.keys->master, Subkey::work_mac);
   std::vector<unsigned char> msg;
   put_str(msg, "tillid.work-mac.v1");
   msg.push_back(0);
-  put_bytes(msg, s.vault_id);
+  put_bytes(msg, vault_id);
   put_bytes(msg, record);
   std::array<unsigned char, 32> mac{};
-  crypto_auth(mac.data(), msg.data(), msg.size(), key.data());
+  crypto_auth(mac.data(), msg.data(), msg.size(), work_key.data());
   return mac;
+}
+
+std::array<unsigned char, 32> work_mac(const Vault::State& s, std::span<const unsigned char> record) {
+  return work_mac(derive_subkey(s.keys->master, Subkey::work_mac), s.vault_id, record);
 }
 
 Result<void> put_work(Vault::State& s, const std::string& item_id, const WorkRecord& w) {

@@ -49,7 +49,10 @@ WorkRecord new_work_record(WorkOp op, const Id16& item_id, const std::string& ca
                            std::span<const unsigned char> file_name_sealed,
                            std::span<const unsigned char> interviewer_sealed);
 std::vector<unsigned char> encode_work_record(const WorkRecord& w);
-// MAC of an encoded record under subkey 4, bound to the vault (FORMAT.md §6.1).
+// MAC of an encoded record under subkey 4 (`work_key`), bound to the vault (FORMAT.md §6.1).
+std::array<unsigned char, 32> work_mac(const Secret& work_key, const Id16& vault_id,
+                                       std::span<const unsigned char> record);
+// The same with this unlocked vault's subkey 4.
 std::array<unsigned char, 32> work_mac(const Vault::State& s, std::span<const unsigned char> record);
 
 // Insert or replace the item's work row. Call inside the transaction that writes the row.
