@@ -158,6 +158,19 @@ TEST_CASE("an interrupted recording is recovered only with the bookmarks it stor
     sqlite(v, "INSERT INTO bookmarks (item_id, seq, offset_ms, created_unix, label) VALUES ('" + id + "', 0, " +
                   offset + ", " + created + ", " + label + ")");
   }
+  SECTION("the object replaced by a FIFO") {
+    fs::rename(object, v.tmp / "aside");
+    REQUIRE(::mkfifo(object.c_str(), 0600) == 0);
+    auto argv = v.argv({"verify"});
+    argv.insert(argv.begin(), {"/usr/bin/timeout", "60"});
+    auto r = run(argv);  // must neither hang (exit 124) nor succeed
+    INFO(r.out << r.err);
+    CHECK(r.exit_code != 124);
+    CHECK(r.exit_code != 0);
+    CHECK(sqlite(v, "SELECT state FROM items WHERE id = '" + id + "'") == "recording");
+    fs::remove(object);
+    fs::rename(v.tmp / "aside", object);
+  }
   SECTION("nothing changed") {}
   auto verify = v.tillid({"verify"});
   INFO(verify.out << verify.err);

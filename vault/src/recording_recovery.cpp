@@ -128,11 +128,17 @@ Result<void> recover_recording(Vault::State& s, const ItemRow& row) {
   if (!parse_id(item_id, id)) {
     return s.record_event(LogAction::recovery, case_id, "", LogOutcome::failed, "recording id malformed");
   }
-  auto in = open_file(s.object_path(item_id), O_RDONLY | O_NOFOLLOW);
+  // O_NONBLOCK: a FIFO planted in the object's place must not hang the unlock.
+  auto in = open_file(s.object_path(item_id), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   struct stat st {};
   const bool missing = !in.ok() && in.error().code == Errc::not_found;
-  if (!in.ok() && !missing) return in.error();
+  if (!in.ok() && !missing)  // e.g. a symlink planted in its place: not a crash artefact
+    return s.record_event(LogAction::recovery, case_id, item_id, LogOutcome::failed,
+                          std::string("left untouched: object cannot be opened (") + to_string(in.error().code) + ")");
   if (!missing && ::fstat(in->get(), &st) != 0) return errno_error(errno, "cannot inspect a recording's object");
+  if (!missing && !S_ISREG(st.st_mode))
+    return s.record_event(LogAction::recovery, case_id, item_id, LogOutcome::failed,
+                          "left untouched: object is not a regular file");
   // The row is committed before the object's header is written and made durable, and no
   // audio is accepted before that: an absent or header-less object held no audio at all.
   if (missing || static_cast<std::uint64_t>(st.st_size) < kObjectHeaderBytes) {
@@ -142,8 +148,7 @@ Result<void> recover_recording(Vault::State& s, const ItemRow& row) {
       return s.record_event(LogAction::recovery, case_id, item_id, LogOutcome::failed,
                             "left untouched: object missing or short but bookmarks exist");
     auto r = discard_empty(s, row);
-    TILLID_TRY(s.record_result(LogAction::recovery, case_id, item_id, r, "recording held no audio; removed"));
-    return r;
+    return s.record_result(LogAction::recovery, case_id, item_id, r, "recording held no audio; removed");
   }
   auto reader = ObjectReader::open(in->get(), id, s.keys->item_wrap, "recording " + item_id);
   if (!reader.ok()) {

@@ -17,6 +17,9 @@
 // One item's failure never stops the unlock (an attacker must not be able to lock officers
 // out by editing a row); only a failure to write the access log does.
 #include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
 
 #include <system_error>
 
@@ -86,7 +89,11 @@ Result<void> discard_pending(Vault::State& s, const ItemRow& row) {
 // An add interrupted after step 3 (the rename): the object is complete and durable, so the
 // add is finished rather than undone. The object must authenticate to its final chunk.
 Result<void> complete_pending(Vault::State& s, const ItemRow& row, const Id16& id) {
-  TILLID_ASSIGN(Fd fd, open_file(s.object_path(row.info.id), O_RDONLY | O_NOFOLLOW));
+  // O_NONBLOCK and the type check: a FIFO or directory planted there must not hang or fool us.
+  TILLID_ASSIGN(Fd fd, open_file(s.object_path(row.info.id), O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0) return errno_error(errno, "cannot inspect an interrupted item's object");
+  if (!S_ISREG(info.st_mode)) return make_error(Errc::corrupt, "the object is not a regular file");
   TILLID_ASSIGN(ObjectReader reader, ObjectReader::open(fd.get(), id, s.keys->item_wrap, "object"));
   if (reader.header().kind != row.info.kind) return make_error(Errc::corrupt, "object kind differs from the work record");
   TILLID_ASSIGN(StreamDigest d, decrypt_stream(reader, nullptr));
