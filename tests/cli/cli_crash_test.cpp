@@ -57,5 +57,19 @@ TEST_CASE("killing doc add at random points never leaves a partial item", "[cli]
   CHECK(sha256sum(out) == expected_sha);
   WARN(killed_midway << " of " << iterations << " adds were killed before finishing");
   CHECK(killed_midway > 0);
+  // Every interrupted add was the appliance's own authenticated work (FORMAT.md §6.2): recovery
+  // never had to leave one untouched.
+  auto report = run({tillid_program().string(), "audit", "report", "--log", (v.vault / "log").string(), "--format",
+                     "json"});
+  REQUIRE(report.exit_code == 0);
+  unsigned discarded = 0, completed = 0;
+  for (const auto& e : nlohmann::json::parse(report.out)) {
+    INFO(e.dump());
+    CHECK_FALSE((e["action"] == "recovery" && e["outcome"] == "failed"));
+    if (e["action"] == "recovery" && e["details"] == "interrupted add discarded") ++discarded;
+    if (e["action"] == "recovery" && e["details"] == "interrupted add completed") ++completed;
+  }
+  WARN("recovery discarded " << discarded << " adds cut before their rename and completed " << completed
+                             << " cut after it");
   (void)first;
 }

@@ -86,8 +86,12 @@ TEST_CASE("killing a recording at random points keeps everything up to the cut",
   // The log has a recovery and an "interrupted" record_stop for each.
   auto entries = tillid::read_log_entries(v.vault / "log");
   REQUIRE(entries.ok());
-  unsigned interrupted = 0;
-  for (const auto& e : entries.value())
+  unsigned interrupted = 0, refused = 0;
+  for (const auto& e : entries.value()) {
     if (e.action == tillid::LogAction::record_stop && e.details == "interrupted") ++interrupted;
+    // Each cut recording was the appliance's own authenticated work (FORMAT.md §6.2).
+    if (e.action == tillid::LogAction::recovery && e.outcome == tillid::LogOutcome::failed) ++refused;
+  }
   CHECK(interrupted == iterations);
+  CHECK(refused == 0);
 }

@@ -183,9 +183,11 @@ TEST_CASE("an object with no metadata row is reported, never deleted", "[vault][
   CHECK(rep->problems[0].what.find("unaccounted") != std::string::npos);
 }
 
-TEST_CASE("recovery at unlock removes an interrupted add and stray temporary files", "[vault][recovery]") {
+TEST_CASE("recovery at unlock leaves an unauthenticated pending row alone and removes stray temporary files",
+          "[vault][recovery]") {
   Fixture f;
-  // What a crash between "object renamed into objects/" and "row sealed" leaves behind.
+  // A pending row and object written by someone without the keys (no work record, FORMAT.md
+  // §6.1): recovery must not delete them (they could be evidence flipped back from 'sealed').
   const std::string pending = "fedcba9876543210fedcba9876543210";
   sql(f.dir / "vault.db",
       "INSERT INTO items (id, case_id, kind, state, title, file_name, created_unix, creator) "
@@ -199,12 +201,15 @@ TEST_CASE("recovery at unlock removes an interrupted add and stray temporary fil
     // Locked: nothing has been recovered yet, and nothing can be listed.
     CHECK(v->items().error().code == Errc::locked);
     REQUIRE(v->unlock(pass(kPass)).ok());
-    CHECK_FALSE(fs::exists(f.obj(pending)));
+    CHECK(fs::exists(f.obj(pending)));
     CHECK(fs::is_empty(f.dir / "tmp"));
     auto items = v->items();
     REQUIRE(items.ok());
     CHECK(items->size() == 3);
-    CHECK(v->verify()->clean());
+    auto rep = v->verify();
+    REQUIRE(rep.ok());
+    REQUIRE(rep->problems.size() == 1);
+    CHECK(rep->problems[0].item_id == pending);
     CHECK(v->item(pending).error().code == Errc::not_found);
   }
 }

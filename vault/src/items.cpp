@@ -1,11 +1,14 @@
 // Adding items (FORMAT.md §6, the add protocol). An item becomes visible only when complete
 // and durable:
-//   1. insert the row with state 'pending' (committed: recovery will know to clean up),
+//   1. insert the row with state 'pending' and its work record (work_record.hpp, MAC under
+//      subkey 4) in one commit: recovery acts only on a row whose record authenticates,
 //   2. write the object to tmp/<id>.tmp, fsync it,
 //   3. rename it to objects/<id>, fsync objects/,
-//   4. sign the manifest and set size, SHA-256, signature and state 'sealed' in one commit.
-// A crash before 4 leaves a pending row that recovery (recovery.cpp) removes with its files;
-// a failure we see (full disk, bad input) is cleaned up here at once.
+//   4. sign the manifest, set size, SHA-256, signature and state 'sealed' and delete the work
+//      record, in one commit.
+// A crash before 3 leaves a pending row that recovery (recovery.cpp) removes with its tmp
+// file; after 3 recovery finishes the add. A failure we see (full disk, bad input) is cleaned
+// up here at once.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +21,7 @@
 #include "object_stream.hpp"
 #include "posix_io.hpp"
 #include "vault_state.hpp"
+#include "work_record.hpp"
 
 namespace tillid {
 
@@ -42,8 +46,10 @@ void discard_failed_ingest(Vault::State& s, const Ingest& in) {
     (void)fsync_dir(s.objects_dir());
   }
   if (in.row_inserted) {
+    auto tx = Transaction::begin(s.db, "cannot remove the pending item");
+    if (!tx.ok()) return;
     auto st = s.db.prepare("DELETE FROM items WHERE id = ? AND state = 'pending'", "cannot remove the pending item");
-    if (st.ok()) (void)st->bind(1, in.id).run();
+    if (st.ok() && st->bind(1, in.id).run().ok() && remove_work(s, in.id).ok()) (void)tx->commit();
   }
 }
 
@@ -67,7 +73,8 @@ Result<ItemInfo> ingest_locked(Vault::State& s, Ingest& in, const std::string& c
   ItemRow signed_row;
   signed_row.title_sealed = seal_field(s.keys->meta, s.vault_id, {"items", "title", info.id}, title);
   signed_row.file_name_sealed = seal_field(s.keys->meta, s.vault_id, {"items", "file_name", info.id}, file_name);
-  {  // 1. pending row
+  {  // 1. pending row and its work record, one commit (FORMAT.md §6.1)
+    TILLID_ASSIGN(Transaction tx, Transaction::begin(s.db, "cannot record the new item"));
     TILLID_ASSIGN(Stmt st, s.db.prepare("INSERT INTO items (id, case_id, kind, state, title, file_name, "
                                         "created_unix, creator) VALUES (?,?,?,'pending',?,?,?,?)",
                                         "cannot record the new item"));
@@ -79,10 +86,14 @@ Result<ItemInfo> ingest_locked(Vault::State& s, Ingest& in, const std::string& c
         .bind(6, info.created_unix)
         .bind(7, info.creator);
     TILLID_TRY(st.run());
+    TILLID_TRY(put_work(s, info.id,
+                        new_work_record(WorkOp::add, id, info.case_id, kind, info.created_unix, info.creator,
+                                        signed_row.title_sealed, signed_row.file_name_sealed, {})));
+    TILLID_TRY(tx.commit());
     in.row_inserted = true;
   }
   {  // 2. object in tmp/, fsynced
-    TILLID_ASSIGN(Fd fd, open_file(s.tmp_object_path(in.id), O_WRONLY | O_CREAT | O_EXCL, 0600));
+    TILLID_ASSIGN(Fd fd, open_file(s.tmp_object_path(in.id), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
     in.tmp_created = true;
     Secret content_key = Secret::random(kKeyBytes);
     TILLID_ASSIGN(ObjectWriter w, ObjectWriter::begin(fd.get(), id, kind, kDocumentChunkSize, content_key,
@@ -103,6 +114,7 @@ Result<ItemInfo> ingest_locked(Vault::State& s, Ingest& in, const std::string& c
   signed_row.info = info;  // the values this process wrote, never read back from disk
   TILLID_ASSIGN(Manifest m, manifest_for(s, signed_row));  // v3, FORMAT.md §5.1
   Signature sig = sign_manifest(s.keys->signing_sk, m);
+  TILLID_ASSIGN(Transaction tx, Transaction::begin(s.db, "cannot seal the new item"));
   TILLID_ASSIGN(Stmt st, s.db.prepare("UPDATE items SET size = ?, sha256 = ?, signature = ?, state = 'sealed' "
                                       "WHERE id = ? AND state = 'pending'",
                                       "cannot seal the new item"));
@@ -110,6 +122,8 @@ Result<ItemInfo> ingest_locked(Vault::State& s, Ingest& in, const std::string& c
   TILLID_TRY(st.run());
   if (sqlite3_changes(s.db.handle()) != 1)
     return make_error(Errc::internal, "the new item's pending row vanished before it was sealed");
+  TILLID_TRY(remove_work(s, info.id));  // sealed: recovery must never act on it again
+  TILLID_TRY(tx.commit());
   return info;
 }
 

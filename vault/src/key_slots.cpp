@@ -1,7 +1,9 @@
 // Key slots: see key_slots.hpp and FORMAT.md §2.1.
 #include "key_slots.hpp"
 
+#include <cstdlib>
 #include <ctime>
+#include <string_view>
 
 namespace tillid::detail {
 
@@ -20,9 +22,39 @@ std::vector<unsigned char> slot_ad(const Id16& vault_id, unsigned long long ops,
 }
 }  // namespace
 
+bool weak_slots_allowed() {
+#ifdef TILLID_TESTING
+  // Test builds only, and only when the test environment asks (tests/CMakeLists.txt).
+  const char* v = std::getenv("TILLID_TEST_WEAK_KDF");
+  return v != nullptr && std::string_view(v) == "1";
+#else
+  return false;
+#endif
+}
+
+Result<void> check_slot_strength(const Passphrase& passphrase, KdfCost cost) {
+  if (passphrase.empty()) return make_error(Errc::invalid_argument, "the passphrase is empty; choose a passphrase");
+  if (weak_slots_allowed()) return {};
+  // Characters, not bytes: count UTF-8 lead bytes.
+  std::size_t chars = 0;
+  for (unsigned char c : passphrase.bytes())
+    if ((c & 0xC0) != 0x80) ++chars;
+  if (chars < kMinPassphraseChars)
+    return make_error(Errc::invalid_argument, "the passphrase has " + std::to_string(chars) +
+                                                  " characters; a key slot needs at least " +
+                                                  std::to_string(kMinPassphraseChars) + " (a passphrase of several words)");
+  const KdfCost floor = KdfCost::interactive();
+  if (cost.opslimit < floor.opslimit || cost.memlimit < floor.memlimit)
+    return make_error(Errc::invalid_argument,
+                      "the key derivation cost is below 'interactive' (Argon2id " + std::to_string(floor.opslimit) +
+                          " passes, " + std::to_string(floor.memlimit >> 20) +
+                          " MiB), the minimum for a key slot; use --kdf interactive or moderate");
+  return {};
+}
+
 Result<int> insert_key_slot(Db& db, const Id16& vault_id, const Secret& master,
                             const Passphrase& passphrase, const std::string& label, KdfCost cost) {
-  if (passphrase.empty()) return make_error(Errc::invalid_argument, "the passphrase is empty; choose a passphrase");
+  TILLID_TRY(check_slot_strength(passphrase, cost));
   if (label.size() > 200) return make_error(Errc::invalid_argument, "the key slot label is longer than 200 bytes");
   std::vector<unsigned char> salt(crypto_pwhash_SALTBYTES);
   randombytes_buf(salt.data(), salt.size());

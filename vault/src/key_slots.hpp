@@ -25,7 +25,15 @@ struct SlotRow {
   std::vector<unsigned char> wrapped_master;
 };
 
-// Wrap `master` for `passphrase` and insert the slot; returns its id.
+// FORMAT.md §2.1: a new slot needs a passphrase of at least this many characters and a KDF
+// cost of at least KdfCost::interactive(). Only a build configured with -DTILLID_TESTING=ON,
+// run with TILLID_TEST_WEAK_KDF=1 in the environment, accepts less (tests stay fast).
+inline constexpr std::size_t kMinPassphraseChars = 12;
+bool weak_slots_allowed();
+// Why a new slot with this passphrase and cost would be too weak, or ok.
+Result<void> check_slot_strength(const Passphrase& passphrase, KdfCost cost);
+
+// Wrap `master` for `passphrase` and insert the slot (after check_slot_strength); returns its id.
 Result<int> insert_key_slot(Db& db, const Id16& vault_id, const Secret& master,
                             const Passphrase& passphrase, const std::string& label, KdfCost cost);
 Result<std::vector<SlotRow>> load_key_slots(Db& db);

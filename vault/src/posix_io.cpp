@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace tillid::detail {
@@ -37,12 +38,55 @@ Error errno_error(int err, std::string_view what) {
 }
 
 Result<Fd> open_file(const std::filesystem::path& p, int flags, unsigned mode) {
+  // Creating never follows a symlink (one planted where we create a file would redirect our
+  // writes, FORMAT.md §1).
+  if (flags & O_CREAT) flags |= O_NOFOLLOW;
   int fd;
   do {
     fd = ::open(p.c_str(), flags | O_CLOEXEC, mode);
   } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return errno_error(errno, "cannot open " + p.string());
-  return Fd(fd);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ELOOP && (flags & O_NOFOLLOW))
+      return make_error(Errc::io, "cannot open " + p.string() + ": it is a symbolic link, which Tillid never "
+                                                                  "follows there; remove it");
+    return errno_error(err, "cannot open " + p.string());
+  }
+  Fd out(fd);
+  // A file we created has exactly `mode`, whatever the umask (FORMAT.md §1: 0600).
+  if ((flags & O_CREAT) && (flags & O_EXCL) && ::fchmod(fd, mode) != 0)
+    return errno_error(errno, "cannot set the mode of " + p.string());
+  return out;
+}
+
+Result<void> make_private_dir(const std::filesystem::path& p) {
+  if (::mkdir(p.c_str(), 0700) != 0) return errno_error(errno, "cannot create directory " + p.string());
+  // mkdir's mode is reduced by the umask; chmod makes it exactly 0700 (FORMAT.md §1).
+  if (::chmod(p.c_str(), 0700) != 0) return errno_error(errno, "cannot set the mode of " + p.string());
+  return {};
+}
+
+Result<void> check_private_dir(const std::filesystem::path& p, bool follow) {
+  struct stat st {};
+  if ((follow ? ::stat(p.c_str(), &st) : ::lstat(p.c_str(), &st)) != 0)
+    return errno_error(errno, "cannot inspect " + p.string());
+  if (!S_ISDIR(st.st_mode))
+    return make_error(Errc::corrupt, p.string() + " is not a directory (a symbolic link or another file stands "
+                                                  "in its place); Tillid does not use it");
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me)
+    return make_error(Errc::io,
+                      p.string() + " is owned by user id " + std::to_string(st.st_uid) + ", not by you (user id " +
+                          std::to_string(me) + "); another user could change what it holds. Run `chown -R " +
+                          std::to_string(me) + " " + p.string() + "` if it is yours, or use another directory");
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return make_error(Errc::io, p.string() + " is writable by other users (mode " + mode +
+                                                   "); run `chmod 700 " + p.string() +
+                                                   "` and check nothing in it was changed");
+  }
+  return {};
 }
 
 Result<void> write_all(int fd, std::span<const unsigned char> bytes, std::string_view what) {

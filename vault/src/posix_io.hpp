@@ -43,7 +43,14 @@ class Fd {
 // An Error for a failed system call: `what` says what we were doing, errno says why.
 Error errno_error(int err, std::string_view what);
 
+// open(2), O_CLOEXEC. With O_CREAT it never follows a symlink (O_NOFOLLOW is added); a file
+// it creates with O_EXCL gets exactly `mode`, whatever the umask.
 Result<Fd> open_file(const std::filesystem::path& p, int flags, unsigned mode = 0600);
+// mkdir(2) with mode exactly 0700, whatever the umask.
+Result<void> make_private_dir(const std::filesystem::path& p);
+// A directory only the caller can write: owned by the effective user, not group- or
+// world-writable, and (unless `follow`) not a symlink. The error says what to run.
+Result<void> check_private_dir(const std::filesystem::path& p, bool follow);
 // write_all issues write(2)s of at most this many bytes. Linux sizes a file's page-cache
 // folios by the write: 1-4 MiB writes get 1-2 MiB folios, and on the appliance (a VM that
 // hands free memory back to its host) filling fresh high-order pages was measured 3-8x slower,

@@ -9,7 +9,10 @@
 //   finish:  an empty TAG_FINAL chunk closes the stream; the v2 manifest (size, SHA-256,
 //            duration, bookmarks digest) is signed and the row sealed; logged record_stop.
 // A Recording dropped without finish() leaves the row in 'recording'; recovery at the next
-// unlock (recording_recovery.cpp) keeps every chunk that authenticates and seals it.
+// unlock (recording_recovery.cpp) keeps every chunk that authenticates and seals it. The
+// row's work record (work_record.hpp, FORMAT.md §6.1) is written with the row, rewritten with
+// each bookmark (it covers their digest) and deleted by the seal commit: recovery acts only
+// on a row whose record authenticates and matches.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +27,7 @@
 #include "object_format.hpp"
 #include "posix_io.hpp"
 #include "recording_format.hpp"
+#include "work_record.hpp"
 
 namespace tillid {
 
@@ -108,6 +112,7 @@ Result<ItemInfo> seal_recording_row(Vault::State& s, const std::string& item_id,
   row.info.interrupted_unix = seal.interrupted ? seal.interrupted_unix : 0;
   TILLID_ASSIGN(Manifest m, manifest_for(s, row));  // v3, FORMAT.md §5.1
   Signature sig = sign_manifest(s.keys->signing_sk, m);
+  TILLID_ASSIGN(Transaction tx, Transaction::begin(s.db, "cannot seal the recording"));
   TILLID_ASSIGN(Stmt st, s.db.prepare("UPDATE items SET size = ?, sha256 = ?, duration_ms = ?, interrupted = ?, "
                                       "interrupted_unix = ?, signature = ?, state = 'sealed' "
                                       "WHERE id = ? AND state = 'recording'",
@@ -122,6 +127,8 @@ Result<ItemInfo> seal_recording_row(Vault::State& s, const std::string& item_id,
   TILLID_TRY(st.run());
   if (sqlite3_changes(s.db.handle()) != 1)
     return make_error(Errc::internal, "the recording's row vanished before it was sealed");
+  TILLID_TRY(remove_work(s, item_id));  // sealed: recovery must never act on it again
+  TILLID_TRY(tx.commit());
   TILLID_TRY(open_item_fields(s, row));
   return row.info;
 }
@@ -151,6 +158,9 @@ struct Recording::Impl {
   std::uint64_t size = 0;
   std::int64_t duration_ms = 0;
   std::int64_t next_seq = 0;
+  // The work record as last written, and the stored bookmarks its digest covers.
+  WorkRecord work;
+  std::vector<StoredBookmark> stored_bookmarks;
 
   ~Impl() {
     if (s == nullptr) return;
@@ -267,6 +277,9 @@ Result<Bookmark> Recording::bookmark(std::int64_t offset_ms, std::string label) 
     TILLID_TRY(s.require_unlocked());
     Bookmark b{static_cast<int>(im.next_seq), offset_ms, std::move(label), static_cast<std::int64_t>(std::time(nullptr))};
     const std::string rid = bookmark_row_id(im.item_id, b.seq);
+    const auto label_sealed = seal_field(s.keys->meta, s.vault_id, {"bookmarks", "label", rid}, b.label);
+    // The bookmark and the work record that now covers it, in one commit (FORMAT.md §6.1).
+    TILLID_ASSIGN(Transaction tx, Transaction::begin(s.db, "cannot store the bookmark"));
     TILLID_ASSIGN(Stmt st, s.db.prepare("INSERT INTO bookmarks (item_id, seq, offset_ms, created_unix, label) "
                                         "VALUES (?,?,?,?,?)",
                                         "cannot store the bookmark"));
@@ -274,8 +287,17 @@ Result<Bookmark> Recording::bookmark(std::int64_t offset_ms, std::string label) 
         .bind(2, std::int64_t{b.seq})
         .bind(3, b.offset_ms)
         .bind(4, b.created_unix)
-        .bind_blob(5, seal_field(s.keys->meta, s.vault_id, {"bookmarks", "label", rid}, b.label));
+        .bind_blob(5, label_sealed);
     TILLID_TRY(st.run());
+    auto bookmarks = im.stored_bookmarks;
+    bookmarks.push_back(StoredBookmark{b.seq, b.offset_ms, b.created_unix, label_sealed});
+    WorkRecord w = im.work;
+    w.bookmark_count = static_cast<std::uint32_t>(bookmarks.size());
+    w.bookmarks_sha256 = bookmarks_digest(bookmarks);
+    TILLID_TRY(put_work(s, im.item_id, w));
+    TILLID_TRY(tx.commit());
+    im.work = std::move(w);
+    im.stored_bookmarks = std::move(bookmarks);
     ++im.next_seq;
     return b;
   }();
@@ -341,8 +363,10 @@ void discard_failed_begin(Vault::State& s, const Begun& b) {
     (void)fsync_dir(s.objects_dir());
   }
   if (b.row_inserted) {
+    auto tx = Transaction::begin(s.db, "cannot remove the recording");
+    if (!tx.ok()) return;
     auto st = s.db.prepare("DELETE FROM items WHERE id = ? AND state = 'recording'", "cannot remove the recording");
-    if (st.ok()) (void)st->bind(1, b.id).run();
+    if (st.ok() && st->bind(1, b.id).run().ok() && remove_work(s, b.id).ok()) (void)tx->commit();
   }
 }
 
@@ -374,21 +398,30 @@ Result<std::unique_ptr<Recording::Impl>> begin_locked(Vault::State& s, Begun& b,
   im->item_id = b.id;
   im->case_id = c.id;
   const auto created = static_cast<std::int64_t>(std::time(nullptr));
-  {  // the row first: recovery finds the recording through it (FORMAT.md §7.1)
+  {  // the row and its work record first: recovery finds the recording through them (FORMAT.md §7.1)
+    const auto title_sealed = seal_field(s.keys->meta, s.vault_id, {"items", "title", b.id}, title);
+    const auto file_name_sealed =
+        seal_field(s.keys->meta, s.vault_id, {"items", "file_name", b.id}, default_file_name(created));
+    const auto interviewer_sealed = seal_field(s.keys->meta, s.vault_id, {"items", "interviewer", b.id}, interviewer);
+    TILLID_ASSIGN(Transaction tx, Transaction::begin(s.db, "cannot record the new recording"));
     TILLID_ASSIGN(Stmt st, s.db.prepare("INSERT INTO items (id, case_id, kind, state, title, file_name, created_unix, "
                                         "creator, interviewer, duration_ms) VALUES (?,?,'recording','recording',?,?,?,?,?,0)",
                                         "cannot record the new recording"));
     st.bind(1, b.id)
         .bind(2, c.id)
-        .bind_blob(3, seal_field(s.keys->meta, s.vault_id, {"items", "title", b.id}, title))
-        .bind_blob(4, seal_field(s.keys->meta, s.vault_id, {"items", "file_name", b.id}, default_file_name(created)))
+        .bind_blob(3, title_sealed)
+        .bind_blob(4, file_name_sealed)
         .bind(5, created)
         .bind(6, s.actor.id)
-        .bind_blob(7, seal_field(s.keys->meta, s.vault_id, {"items", "interviewer", b.id}, interviewer));
+        .bind_blob(7, interviewer_sealed);
     TILLID_TRY(st.run());
+    im->work = new_work_record(WorkOp::recording, id, c.id, ItemKind::recording, created, s.actor.id, title_sealed,
+                               file_name_sealed, interviewer_sealed);
+    TILLID_TRY(put_work(s, b.id, im->work));
+    TILLID_TRY(tx.commit());
     b.row_inserted = true;
   }
-  TILLID_ASSIGN(im->fd, open_file(s.object_path(b.id), O_RDWR | O_CREAT | O_EXCL, 0600));
+  TILLID_ASSIGN(im->fd, open_file(s.object_path(b.id), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
   b.object_created = true;
   Secret content_key = Secret::random(kKeyBytes);
   TILLID_ASSIGN(ObjectWriter w, ObjectWriter::begin(im->fd.get(), id, ItemKind::recording, kRecordingChunkSize,
@@ -398,7 +431,7 @@ Result<std::unique_ptr<Recording::Impl>> begin_locked(Vault::State& s, Begun& b,
   TILLID_TRY(fsync_dir(s.objects_dir()));
   if (mirror_dir) {
     im->mirror_path = *mirror_dir / mirror_object_name(b.id);
-    TILLID_ASSIGN(im->mirror_fd, open_file(im->mirror_path, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    TILLID_ASSIGN(im->mirror_fd, open_file(im->mirror_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
     b.mirror_file = im->mirror_path;
     im->mirror_range(0, im->writer->object_bytes());
     if (im->mirror_error) return *im->mirror_error;

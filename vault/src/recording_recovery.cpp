@@ -11,16 +11,22 @@
 // replacement, so a crash during recovery loses nothing and recovery simply runs again).
 // Then the row is sealed with interrupted = 1 and the time of the cut (the original object's
 // mtime, i.e. its last durable write), and the log gets recovery + record_stop "interrupted".
+// recovery.cpp calls this only for a row whose work record authenticates and matches it and
+// that the log never saw finished (FORMAT.md §6.2), so the values signed here are the ones
+// the appliance recorded when the recording began.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <ctime>
 
 #include "object_format.hpp"
 #include "posix_io.hpp"
 #include "recording_format.hpp"
+#include "work_record.hpp"
 
 namespace tillid::detail {
 
@@ -63,7 +69,7 @@ Result<Pass1> rewrite_object(Vault::State& s, const ItemRow& row, const Id16& id
   const std::string& item_id = row.info.id;
   const auto tmp = s.tmp_object_path(item_id);
   TILLID_TRY(remove_if_exists(tmp));  // left by a recovery that was itself interrupted
-  TILLID_ASSIGN(Fd in, open_file(s.object_path(item_id), O_RDONLY));
+  TILLID_ASSIGN(Fd in, open_file(s.object_path(item_id), O_RDONLY | O_NOFOLLOW));
   TILLID_ASSIGN(ObjectReader reader, ObjectReader::open(in.get(), id, s.keys->item_wrap, "recording " + item_id));
   TILLID_ASSIGN(Fd out, open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
   auto r = [&]() -> Result<Pass1> {
@@ -104,10 +110,13 @@ Result<Pass1> rewrite_object(Vault::State& s, const ItemRow& row, const Id16& id
 Result<void> discard_empty(Vault::State& s, const ItemRow& row) {
   TILLID_TRY(remove_if_exists(s.object_path(row.info.id)));
   TILLID_TRY(fsync_dir(s.objects_dir()));
+  TILLID_ASSIGN(Transaction tx, Transaction::begin(s.db, "cannot remove an empty interrupted recording"));
   TILLID_ASSIGN(Stmt st, s.db.prepare("DELETE FROM items WHERE id = ? AND state = 'recording'",
                                       "cannot remove an empty interrupted recording"));
   st.bind(1, row.info.id);
-  return st.run();
+  TILLID_TRY(st.run());
+  TILLID_TRY(remove_work(s, row.info.id));
+  return tx.commit();
 }
 
 }  // namespace
@@ -119,17 +128,27 @@ Result<void> recover_recording(Vault::State& s, const ItemRow& row) {
   if (!parse_id(item_id, id)) {
     return s.record_event(LogAction::recovery, case_id, "", LogOutcome::failed, "recording id malformed");
   }
-  auto in = open_file(s.object_path(item_id), O_RDONLY);
+  // O_NONBLOCK: a FIFO planted in the object's place must not hang the unlock.
+  auto in = open_file(s.object_path(item_id), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   struct stat st {};
   const bool missing = !in.ok() && in.error().code == Errc::not_found;
-  if (!in.ok() && !missing) return in.error();
+  if (!in.ok() && !missing)  // e.g. a symlink planted in its place: not a crash artefact
+    return s.record_event(LogAction::recovery, case_id, item_id, LogOutcome::failed,
+                          std::string("left untouched: object cannot be opened (") + to_string(in.error().code) + ")");
   if (!missing && ::fstat(in->get(), &st) != 0) return errno_error(errno, "cannot inspect a recording's object");
+  if (!missing && !S_ISREG(st.st_mode))
+    return s.record_event(LogAction::recovery, case_id, item_id, LogOutcome::failed,
+                          "left untouched: object is not a regular file");
   // The row is committed before the object's header is written and made durable, and no
   // audio is accepted before that: an absent or header-less object held no audio at all.
   if (missing || static_cast<std::uint64_t>(st.st_size) < kObjectHeaderBytes) {
+    // A bookmark is accepted only after the header is durable: with bookmarks, a missing or
+    // short object was cut by someone else, not by a crash. Leave it for verify to name.
+    if (!row.bookmarks.empty())
+      return s.record_event(LogAction::recovery, case_id, item_id, LogOutcome::failed,
+                            "left untouched: object missing or short but bookmarks exist");
     auto r = discard_empty(s, row);
-    TILLID_TRY(s.record_result(LogAction::recovery, case_id, item_id, r, "recording held no audio; removed"));
-    return r;
+    return s.record_result(LogAction::recovery, case_id, item_id, r, "recording held no audio; removed");
   }
   auto reader = ObjectReader::open(in->get(), id, s.keys->item_wrap, "recording " + item_id);
   if (!reader.ok()) {
@@ -151,12 +170,15 @@ Result<void> recover_recording(Vault::State& s, const ItemRow& row) {
     seal.sha256 = p.sha256;
     seal.duration_ms = p.duration_ms;
     seal.interrupted = !p.final_seen;
-    seal.interrupted_unix = static_cast<std::int64_t>(st.st_mtim.tv_sec);
+    // The mtime is not authenticated: keep it within [start of the recording, now].
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    seal.interrupted_unix = std::clamp(static_cast<std::int64_t>(st.st_mtim.tv_sec), row.info.created_unix,
+                                       std::max(now, row.info.created_unix));
     return seal_recording_row(s, item_id, seal);
   }();
   const std::string what = p.final_seen ? "stopped recording sealed" : "interrupted recording sealed";
   TILLID_TRY(s.record_result(LogAction::recovery, case_id, item_id, r, what));
-  TILLID_TRY(r);
+  if (!r.ok()) return {};  // logged; verify names it; the unlock goes on
   return s.record_event(LogAction::record_stop, case_id, item_id, LogOutcome::ok,
                         p.final_seen ? "duration_ms=" + std::to_string(p.duration_ms) : "interrupted");
 }

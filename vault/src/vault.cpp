@@ -56,8 +56,16 @@ Result<void> get_meta_fixed(Db& db, const char* key, std::array<unsigned char, N
   return {};
 }
 
-Result<void> make_dir(const fs::path& p) {
-  if (::mkdir(p.c_str(), 0700) != 0) return errno_error(errno, "cannot create directory " + p.string());
+Result<void> make_dir(const fs::path& p) { return make_private_dir(p); }
+
+// FORMAT.md §1: the vault directory and the directories recovery and ingest write into must
+// be the caller's and writable by nobody else, or another local user could plant or swap
+// files in them. The vault path itself may be a symlink the administrator made; its target
+// is checked.
+Result<void> check_vault_dirs(const fs::path& dir) {
+  TILLID_TRY(check_private_dir(dir, true));
+  TILLID_TRY(check_private_dir(dir / kObjectsDir, false));
+  TILLID_TRY(check_private_dir(dir / kTmpDir, false));
   return {};
 }
 
@@ -167,7 +175,8 @@ Result<void> Vault::create(const fs::path& dir, const Passphrase& passphrase,
   if (sodium_init() < 0) return make_error(Errc::internal, "libsodium failed to initialise");
   // Failures before the vault exists cannot be logged: there is no log yet. They change nothing.
   auto fail = [](Error e) -> Result<void> { return e; };
-  if (passphrase.empty()) return fail(make_error(Errc::invalid_argument, "the passphrase is empty; choose a passphrase"));
+  // The first slot meets the same floor as every other (FORMAT.md §2.1), before anything exists.
+  if (auto strong = check_slot_strength(passphrase, cost); !strong.ok()) return fail(strong.error());
   std::error_code ec;
   bool made_dir = false;
   auto st = fs::status(dir, ec);
@@ -176,6 +185,8 @@ Result<void> Vault::create(const fs::path& dir, const Passphrase& passphrase,
       return fail(make_error(Errc::already_exists, dir.string() + " exists and is not a directory"));
     if (fs::exists(dir / kMarkerName, ec))
       return fail(make_error(Errc::already_exists, dir.string() + " is already a Tillid vault; it was not changed"));
+    if (auto mine = check_private_dir(dir, true); !mine.ok()) return fail(mine.error());
+    if (::chmod(dir.c_str(), 0700) != 0) return fail(errno_error(errno, "cannot set the mode of " + dir.string()));
     auto it = fs::directory_iterator(dir, ec);
     if (ec) return fail(make_error(Errc::io, "cannot list " + dir.string() + ": " + ec.message()));
     if (it != fs::directory_iterator())
@@ -201,7 +212,11 @@ Result<void> Vault::create(const fs::path& dir, const Passphrase& passphrase,
 Result<Vault> Vault::open(const fs::path& dir, Actor actor) {
   if (sodium_init() < 0) return make_error(Errc::internal, "libsodium failed to initialise");
   TILLID_TRY(check_marker(dir));
+  TILLID_TRY(check_vault_dirs(dir));
   std::error_code ec;
+  if (fs::is_symlink(dir / kDbName, ec))
+    return make_error(Errc::corrupt, (dir / kDbName).string() + " is a symbolic link; Tillid never follows one "
+                                                                "there. Restore the metadata database from backup");
   if (!fs::is_regular_file(dir / kDbName, ec))
     return make_error(Errc::corrupt, dir.string() + " is a Tillid vault but its metadata database is missing; "
                                                     "restore it from backup");
@@ -235,11 +250,13 @@ Result<void> Vault::unlock(const Passphrase& passphrase) {
   auto slots = load_key_slots(s.db);
   if (!slots.ok()) return fail(slots.error());
   std::optional<Secret> master;
+  int slot_id = 0;
   for (const auto& slot : slots.value()) {
     auto m = try_key_slot(slot, s.vault_id, passphrase);
     if (!m.ok()) return fail(m.error());
     if (m.value()) {
       master = std::move(*m.value());
+      slot_id = slot.id;
       break;
     }
   }
@@ -261,7 +278,8 @@ Result<void> Vault::unlock(const Passphrase& passphrase) {
     return fail(make_error(rec.error().code, "unlock stopped: recovery of interrupted work failed: " +
                                                  rec.error().message));
   }
-  TILLID_TRY(s.record_event(LogAction::unlock, "", "", LogOutcome::ok, ""));
+  // Which slot (whose passphrase) opened the vault, for the auditor (issue 10 class 9).
+  TILLID_TRY(s.record_event(LogAction::unlock, "", "", LogOutcome::ok, "slot " + std::to_string(slot_id)));
   return {};
 }
 

@@ -98,14 +98,17 @@ Result<VerifyReport> verify_locked(Vault::State& s) {
       check_item(s, row, rep);
       ++rep.items_checked;
     } else if (row.state == "pending") {
-      rep.problems.push_back({row.info.id, "item is pending (an interrupted add); lock and unlock the vault to "
-                                           "let recovery remove it"});
+      rep.problems.push_back({row.info.id, "item is pending and recovery left it untouched (FORMAT.md §6.2: no "
+                                           "authentic work record, or the log shows it finished); see its "
+                                           "`recovery` log entry"});
     }
     else if (row.state == "recording" && s.live_recordings.count(row.info.id) == 0) {
       // Recovery seals every interrupted recording at unlock; one left here could not be
       // recovered (its object header is damaged): FORMAT.md §7.5.
-      rep.problems.push_back({row.info.id, "recording was interrupted and could not be recovered (its object "
-                                           "header does not authenticate); restore the object or its mirror copy"});
+      rep.problems.push_back({row.info.id, "recording was interrupted and recovery left it untouched (no authentic "
+                                           "work record, the log shows it finished, or its object header does not "
+                                           "authenticate); see its `recovery` log entry, or restore the object "
+                                           "or its mirror copy"});
     }
     // Sealed recordings, interrupted or not, go through check_item like documents: every
     // chunk authenticates to the final one, SHA-256, size and the v2 manifest signature.
