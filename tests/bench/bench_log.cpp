@@ -45,8 +45,11 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> kept;
   {
-    auto log = AccessLog::create(dir, {origin, {}});
+    auto log = AccessLog::create(dir, {origin, {}, pk});
     if (!log) return std::fprintf(stderr, "%s\n", log.error().message.c_str()), 1;
+    // As an unlocked vault: every entry carries a MAC under the entry key (LOG-FORMAT.md §3.3).
+    if (auto r = log->authenticate_tail(Secret::random(32), make_event(0)); !r)
+      return std::fprintf(stderr, "%s\n", r.error().message.c_str()), 1;
     constexpr std::uint64_t kBatch = 1000;
     std::vector<LogEvent> batch;
     const auto t0 = Clock::now();
@@ -81,7 +84,7 @@ int main(int argc, char** argv) {
   }
 
   const auto t2 = Clock::now();
-  auto log = AccessLog::open(dir, {origin, {}});
+  auto log = AccessLog::open(dir, {origin, {}, pk});
   if (!log) return std::fprintf(stderr, "%s\n", log.error().message.c_str()), 1;
   std::printf("open (%llu entries): %.3f s\n", (unsigned long long)log->size(), secs(t2));
 
