@@ -299,13 +299,20 @@ Result<std::vector<LogSeqRange>> parse_quarantine_details(std::string_view d) {
 }
 
 std::vector<LogSeqRange> quarantined_ranges(std::span<const LogEntry> entries) {
+  // Newest first: a genuine event names only earlier seqs, and anything an attacker appended
+  // (a forged log_quarantined event included) is named by the genuine event the appliance
+  // wrote after it at the next unlock, so a quarantined event's own ranges never count.
+  std::vector<const LogEntry*> events;
+  for (const auto& e : entries)
+    if (e.action == LogAction::log_quarantined && e.outcome == LogOutcome::ok) events.push_back(&e);
+  std::sort(events.begin(), events.end(), [](const LogEntry* a, const LogEntry* b) { return a->seq > b->seq; });
   std::vector<LogSeqRange> out;
-  for (const auto& e : entries) {
-    if (e.action != LogAction::log_quarantined || e.outcome != LogOutcome::ok) continue;
-    auto r = parse_quarantine_details(e.details);
+  for (const LogEntry* e : events) {
+    if (in_ranges(out, e->seq)) continue;
+    auto r = parse_quarantine_details(e->details);
     if (!r) continue;
     for (const auto& range : *r)
-      if (range.last < e.seq) out.push_back(range);  // an event only names earlier entries
+      if (range.last < e->seq) out.push_back(range);  // an event only names earlier entries
   }
   std::sort(out.begin(), out.end(), [](const LogSeqRange& a, const LogSeqRange& b) { return a.first < b.first; });
   return out;

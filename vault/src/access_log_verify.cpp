@@ -221,6 +221,7 @@ Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifie
   //    one in the unsigned tail could have been written by anyone.
   const std::uint64_t signed_size = rep.latest_checkpoint ? rep.latest_checkpoint->size : 0;
   std::uint64_t unsigned_flags = 0;
+  std::vector<LogEntry> signed_flags;
   for (const auto& e : quarantine_events) {
     if (e.seq >= signed_size) {
       ++unsigned_flags;
@@ -232,10 +233,9 @@ Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifie
                                                     ": a log_quarantined event must name earlier seqs as \"seq A-B[,C-D...]\"");
       continue;
     }
-    rep.quarantined.insert(rep.quarantined.end(), ranges->begin(), ranges->end());
+    signed_flags.push_back(e);
   }
-  std::sort(rep.quarantined.begin(), rep.quarantined.end(),
-            [](const LogSeqRange& a, const LogSeqRange& b) { return a.first < b.first; });
+  rep.quarantined = quarantined_ranges(signed_flags);
   if (!rep.quarantined.empty()) {
     std::uint64_t count = 0;
     std::string list;
