@@ -3,6 +3,9 @@
 // waiting thread becomes the leader, writes everyone's queued entries in one write and one
 // fdatasync, then wakes the followers). The in-memory Merkle tree only ever holds durable
 // entries, so a checkpoint can never sign something a crash could take back (no fork).
+// open() refuses a log holding a checkpoint the appliance's key did not sign (§4.1); once
+// unlocked, entries carry a MAC under vault subkey 5 and authenticate_tail() quarantines what
+// in the unsigned tail does not authenticate before anything else is signed (§3.3, §3.4).
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>

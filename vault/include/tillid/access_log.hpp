@@ -2,6 +2,8 @@
 // small structured entry to an append-only RFC 9162 Merkle tree kept in a directory; the
 // appliance's Ed25519 key signs C2SP checkpoints of the tree. An auditor verifies the
 // directory with nothing but the appliance's verifier key (no passphrase, no content key).
+// Entries the appliance did not write (or wrote while locked) are never adopted silently:
+// they are quarantined by a signed log_quarantined event at the next unlock.
 // On-disk formats, proof and key text: vault/LOG-FORMAT.md. An AccessLog is thread-safe.
 #pragma once
 
