@@ -23,11 +23,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // The framing scanner over a file image with either header.
   merkle::Hasher h;
-  for (std::string_view header : {logfmt::kEntriesHeader, logfmt::kCheckpointsHeader}) {
+  for (bool entries : {true, false}) {
+    const std::string_view header = entries ? logfmt::kEntriesHeader : logfmt::kCheckpointsHeader;
     std::vector<unsigned char> image(header.begin(), header.end());
     image.insert(image.end(), bytes.begin(), bytes.end());
-    const auto scan = logfmt::scan_records(h, image, header, logfmt::kMaxEntryBytes);
+    const auto scan = entries ? logfmt::scan_entries(h, image) : logfmt::scan_checkpoints(h, image);
     if (scan.good_end > image.size()) __builtin_trap();
+    for (const auto& rec : scan.records)
+      if (rec.mac.size() != (entries ? logfmt::kMacBytes : 0)) __builtin_trap();
+  }
+  // Quarantine details (LOG-FORMAT.md §3.4): what parses re-formats to exactly the input.
+  if (auto ranges = parse_quarantine_details(text); ranges.ok()) {
+    std::vector<std::uint64_t> seqs;
+    bool small = true;
+    for (const auto& r : *ranges) {
+      if (r.last - r.first > 1000 || seqs.size() > 10000) { small = false; break; }
+      for (std::uint64_t s = r.first;; ++s) {
+        seqs.push_back(s);
+        if (s == r.last) break;
+      }
+    }
+    // Adjacent ranges ("1-2,3-4") parse but are written merged; compare only canonical input.
+    if (small && text.size() <= 240) {
+      const auto again = format_quarantine_details(seqs);
+      bool adjacent = false;
+      for (std::size_t i = 1; i < ranges->size(); ++i) adjacent |= (*ranges)[i].first == (*ranges)[i - 1].last + 1;
+      if (!adjacent && (again.size() != 1 || again[0] != text)) __builtin_trap();
+    }
   }
   (void)checkpoint::parse_unverified(text);
   static const std::string vkey =

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <random>
 #include <string>
@@ -53,10 +54,13 @@ struct Key {
 
 inline const std::string kOrigin = "tillid.local/test-vault";
 
-// A deterministic clock: starts at 2024-11-22T18:26:40Z and advances 1 s per call.
-inline tillid::AccessLogOptions options(std::string origin = kOrigin, bool fixed_clock = true) {
+// A deterministic clock: starts at 2024-11-22T18:26:40Z and advances 1 s per call. The log
+// checks stored checkpoints against `pk` (default: Key()'s, the key the tests sign with).
+inline tillid::AccessLogOptions options(std::string origin = kOrigin, bool fixed_clock = true,
+                                        std::optional<std::array<unsigned char, 32>> pk = std::nullopt) {
   tillid::AccessLogOptions o;
   o.origin = std::move(origin);
+  o.public_key = pk ? *pk : Key().pk;
   if (fixed_clock) {
     auto t = std::make_shared<std::atomic<std::int64_t>>(1732300000000);
     o.clock_unix_ms = [t] { return t->fetch_add(1000); };
@@ -111,28 +115,37 @@ inline std::array<unsigned char, 32> leaf_hash(const Bytes& entry) {
   return sha256(b);
 }
 
+inline constexpr std::size_t kEntriesHeaderSize = 22;      // "tillid-log entries v2\n"
+inline constexpr std::size_t kCheckpointsHeaderSize = 26;  // "tillid-log checkpoints v1\n"
+inline constexpr std::size_t kMacSize = 32;                // entries v2: MAC field (§3.1)
+
 // A file split into its header and records, per LOG-FORMAT.md §3, written independently of
 // the library so the tests check the documented format rather than the code against itself.
+// Entries records are length || payload || mac (32) || check (8); checkpoints have no mac.
 struct RawFile {
   Bytes header;
   std::vector<Bytes> records;  // payloads
+  std::vector<Bytes> macs;     // per record (entries file only; empty vectors otherwise)
+  std::size_t mac_size = 0;
 
   static RawFile load(const fs::path& p, std::size_t header_size) {
     RawFile f;
+    f.mac_size = header_size == kEntriesHeaderSize ? kMacSize : 0;
     Bytes b = read_bytes(p);
     f.header.assign(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(header_size));
     std::size_t off = header_size;
     while (off + 4 <= b.size()) {
       const std::size_t n = (std::size_t{b[off]} << 24) | (std::size_t{b[off + 1]} << 16) |
                             (std::size_t{b[off + 2]} << 8) | b[off + 3];
-      if (off + 12 + n > b.size()) break;
-      f.records.emplace_back(b.begin() + static_cast<std::ptrdiff_t>(off + 4),
-                             b.begin() + static_cast<std::ptrdiff_t>(off + 4 + n));
-      off += 12 + n;
+      if (off + 12 + f.mac_size + n > b.size()) break;
+      const auto at = [&](std::size_t k) { return b.begin() + static_cast<std::ptrdiff_t>(k); };
+      f.records.emplace_back(at(off + 4), at(off + 4 + n));
+      f.macs.emplace_back(at(off + 4 + n), at(off + 4 + n + f.mac_size));
+      off += 12 + f.mac_size + n;
     }
     return f;
   }
-  static Bytes frame(const Bytes& payload) {
+  static Bytes frame(const Bytes& payload, const Bytes& mac) {
     Bytes out;
     const auto n = static_cast<std::uint32_t>(payload.size());
     out.push_back(static_cast<unsigned char>(n >> 24));
@@ -140,23 +153,34 @@ struct RawFile {
     out.push_back(static_cast<unsigned char>(n >> 8));
     out.push_back(static_cast<unsigned char>(n));
     out.insert(out.end(), payload.begin(), payload.end());
+    out.insert(out.end(), mac.begin(), mac.end());
     const auto h = leaf_hash(payload);
     out.insert(out.end(), h.begin(), h.begin() + 8);
     return out;
   }
+  // Append a record as an attacker would: correct check bytes, the MAC they choose (default:
+  // none, i.e. zeros; they cannot compute a real one without the passphrase).
+  void add(const Bytes& payload, Bytes mac = {}) {
+    if (mac.empty()) mac.assign(mac_size, 0);
+    records.push_back(payload);
+    macs.push_back(std::move(mac));
+  }
+  // Offset of record i's length field.
+  std::size_t offset_of(std::size_t i) const {
+    std::size_t off = header.size();
+    for (std::size_t k = 0; k < i; ++k) off += 12 + mac_size + records[k].size();
+    return off;
+  }
   // Write back with correct check bytes: an attacker who knows the (public) format.
   void save(const fs::path& p) const {
     Bytes b = header;
-    for (const auto& r : records) {
-      const Bytes fr = frame(r);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const Bytes fr = frame(records[i], i < macs.size() && macs[i].size() == mac_size ? macs[i] : Bytes(mac_size, 0));
       b.insert(b.end(), fr.begin(), fr.end());
     }
     write_bytes(p, b);
   }
 };
-
-inline constexpr std::size_t kEntriesHeaderSize = 22;      // "tillid-log entries v1\n"
-inline constexpr std::size_t kCheckpointsHeaderSize = 26;  // "tillid-log checkpoints v1\n"
 
 inline std::string text_of(const Bytes& b) { return std::string(b.begin(), b.end()); }
 

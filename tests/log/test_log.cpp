@@ -248,7 +248,7 @@ TEST_CASE("a torn tail is cut on open, a damaged middle record is tampering", "[
     LogEntry e;
     static_cast<LogEvent&>(e) = event(10);
     e.seq = 10;
-    const Bytes rec = RawFile::frame(encode_log_entry(e));
+    const Bytes rec = RawFile::frame(encode_log_entry(e), Bytes(kMacSize, 0));
     for (std::size_t cut : {std::size_t{1}, std::size_t{3}, std::size_t{4}, std::size_t{20}, rec.size() - 1}) {
       Bytes torn = good;
       torn.insert(torn.end(), rec.begin(), rec.begin() + static_cast<std::ptrdiff_t>(cut));
@@ -290,8 +290,7 @@ TEST_CASE("a torn tail is cut on open, a damaged middle record is tampering", "[
   }
   SECTION("a flipped byte in a middle record") {
     auto raw = RawFile::load(path / "entries", kEntriesHeaderSize);
-    std::size_t off = kEntriesHeaderSize;
-    for (int i = 0; i < 3; ++i) off += raw.records[i].size() + 12;
+    std::size_t off = raw.offset_of(3);
     Bytes bad = good;
     bad[off + 4 + 30] ^= 0x20;  // inside entry seq 3
     write_bytes(path / "entries", bad);
@@ -308,8 +307,7 @@ TEST_CASE("a torn tail is cut on open, a damaged middle record is tampering", "[
   }
   SECTION("a damaged length field in the last-but-one record") {
     auto raw = RawFile::load(path / "entries", kEntriesHeaderSize);
-    std::size_t off = kEntriesHeaderSize;
-    for (int i = 0; i < 8; ++i) off += raw.records[i].size() + 12;
+    std::size_t off = raw.offset_of(8);
     Bytes bad = good;
     bad[off] = 0x7f;
     write_bytes(path / "entries", bad);

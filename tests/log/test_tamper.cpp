@@ -67,8 +67,7 @@ TEST_CASE("tampering is detected and the first bad seq is named", "[log][tamper]
 
   SECTION("edited entry, check bytes left as they were") {
     Bytes b = read_bytes(entries_file);
-    std::size_t off = kEntriesHeaderSize;
-    for (int i = 0; i < 5; ++i) off += raw.records[i].size() + 12;
+    std::size_t off = raw.offset_of(5);
     b[off + 4 + raw.records[5].size() - 1] ^= 1;  // last byte of seq 5's details
     write_bytes(entries_file, b);
     const auto r = verify(path, key, kept);
@@ -124,11 +123,38 @@ TEST_CASE("tampering is detected and the first bad seq is named", "[log][tamper]
     craw.save(checkpoints_file);
     // Consistent with itself: only a checkpoint the auditor kept can tell.
     CHECK(verify(path, key).clean());
-    const auto r = verify(path, key, std::span(kept).subspan(9, 1));
+    const auto r = verify(path, key, kept);
     INFO(all_messages(r));
     CHECK(r.first_bad_seq == 7u);
     CHECK(r.problems[0].kind == LogProblemKind::rolled_back);
-    CHECK_THAT(r.problems[0].message, Catch::Contains("rolled back"));
+    CHECK_THAT(r.problems[0].message, Catch::Contains("rolled back") && Catch::Contains("seq 7 onwards is missing"));
+    // With only the newest kept checkpoint, nothing the auditor holds shows that seq 0..6
+    // are unchanged: the verdict names the lowest seq that may differ, and what is missing.
+    const auto latest_only = verify(path, key, std::span(kept).subspan(9, 1));
+    INFO(all_messages(latest_only));
+    CHECK(latest_only.first_bad_seq == 0u);
+    CHECK_THAT(latest_only.problems[0].message, Catch::Contains("seq 7 onwards is missing") &&
+                                                    Catch::Contains("first entry that differs is seq 0 or later"));
+  }
+  SECTION("an insider removes seq 4, renumbers and re-signs: the verdict names seq 4, not the end") {
+    // Rebuild the log without entry 4, re-signed with the appliance key, with the same clock.
+    TempDir other;
+    {
+      auto log = AccessLog::create(other.path / "log", options());
+      REQUIRE(log.ok());
+      for (int i = 0; i < kN; ++i) {
+        if (i == 4) continue;
+        REQUIRE(log->append(event(i)).ok());
+        REQUIRE(log->sign_checkpoint(key.sk, key.pk).ok());
+      }
+    }
+    fs::copy_file(other.path / "log" / "entries", entries_file, fs::copy_options::overwrite_existing);
+    fs::copy_file(other.path / "log" / "checkpoints", checkpoints_file, fs::copy_options::overwrite_existing);
+    CHECK(verify(path, key).clean());
+    const auto r = verify(path, key, kept);
+    INFO(all_messages(r));
+    CHECK(r.first_bad_seq == 4u);
+    CHECK_THAT(all_messages(r), Catch::Contains("the first entry that differs is seq 4 (entries 0..3"));
   }
   SECTION("forked log (history rewritten and re-signed with the appliance key)") {
     TempDir other;
@@ -140,7 +166,7 @@ TEST_CASE("tampering is detected and the first bad seq is named", "[log][tamper]
     INFO(all_messages(r));
     CHECK(r.first_bad_seq == 5u);
     CHECK(r.problems[0].kind == LogProblemKind::forked);
-    CHECK_THAT(r.problems[0].message, Catch::Contains("at or after seq 5"));
+    CHECK_THAT(r.problems[0].message, Catch::Contains("the first entry that differs is seq 5 (entries 0..4"));
     // Keeping only the latest checkpoint still detects it, with a coarser position.
     const auto latest_only = verify(path, key, std::span(kept).subspan(9, 1));
     CHECK(latest_only.problems[0].kind == LogProblemKind::forked);
@@ -157,6 +183,11 @@ TEST_CASE("tampering is detected and the first bad seq is named", "[log][tamper]
     REQUIRE_FALSE(r.clean());
     CHECK(r.problems[0].kind == LogProblemKind::bad_signature);
     CHECK_THAT(r.problems[0].message, Catch::Contains("checkpoint #3") && Catch::Contains("does not verify"));
+    // The writer names it too and serves nothing (LOG-FORMAT.md §4.1).
+    auto opened = AccessLog::open(path, options());
+    REQUIRE_FALSE(opened.ok());
+    CHECK(opened.error().code == Errc::corrupt);
+    CHECK_THAT(opened.error().message, Catch::Contains("checkpoint #3 (tree size 4)"));
   }
   SECTION("checkpoint signed by another key") {
     Key mallory(42);
@@ -171,6 +202,10 @@ TEST_CASE("tampering is detected and the first bad seq is named", "[log][tamper]
     REQUIRE_FALSE(r.clean());
     CHECK(r.problems[0].kind == LogProblemKind::bad_signature);
     CHECK_THAT(r.problems[0].message, Catch::Contains("not signed by"));
+    // Appended as the newest checkpoint: open names it and never serves it.
+    auto opened = AccessLog::open(path, options());
+    REQUIRE_FALSE(opened.ok());
+    CHECK_THAT(opened.error().message, Catch::Contains("checkpoint #10 (tree size 1)") && Catch::Contains("never served"));
   }
   SECTION("a kept checkpoint that is not genuine is reported") {
     std::vector<std::string> fake{kept[2]};

@@ -28,6 +28,26 @@ std::string hexs(std::span<const unsigned char> b) {
   return s;
 }
 
+// LOG-FORMAT.md §7: the entry MAC key (vault subkey 5 in a vault) is 32 bytes of 0x05.
+Secret vector_entry_key() {
+  Secret k(32);
+  std::fill(k.data(), k.data() + 32, 0x05);
+  return k;
+}
+
+// LOG-FORMAT.md §3.3, computed here independently of the library.
+Bytes mac_of(const Bytes& entry) {
+  const Secret key = vector_entry_key();
+  Bytes in{'t', 'i', 'l', 'l', 'i', 'd', '-', 'l', 'o', 'g', ' ', 'e', 'n', 't', 'r', 'y', ' ', 'm', 'a', 'c', ' ', 'v', '1', 0};
+  in.insert(in.end(), entry.begin(), entry.end());
+  Bytes mac(32);
+  crypto_generichash(mac.data(), mac.size(), in.data(), in.size(), key.data(), key.size());
+  return mac;
+}
+
+// The events in seq order; seq 2 is the log_quarantined event the log writes itself.
+std::vector<LogEvent> all_vector_events();
+
 std::vector<LogEvent> vector_events() {
   const auto ev = logtest::make_event;
   return {
@@ -42,13 +62,21 @@ std::vector<LogEvent> vector_events() {
   };
 }
 
-// Build the vector log in `dir`: three single appends, a checkpoint, a batch of three, a checkpoint.
+// Build the vector log in `dir` (LOG-FORMAT.md §7): vault_init, a checkpoint, a failed unlock
+// written while locked (no MAC), the entry key set (quarantining seq 1 with a log_quarantined
+// event, seq 2), one more single append, a checkpoint, a batch of three, a checkpoint.
 void generate(const fs::path& dir) {
   Key key(kSeedByte);
-  auto log = AccessLog::create(dir, options(kVectorOrigin));
+  auto log = AccessLog::create(dir, options(kVectorOrigin, true, key.pk));
   REQUIRE(log.ok());
   const auto events = vector_events();
-  for (int i = 0; i < 3; ++i) REQUIRE(log->append(events[i]).ok());
+  REQUIRE(log->append(events[0]).ok());
+  REQUIRE(log->sign_checkpoint(key.sk, key.pk).ok());
+  REQUIRE(log->append(events[1]).ok());
+  const auto q = log->authenticate_tail(vector_entry_key(), events[0]);
+  REQUIRE(q.ok());
+  REQUIRE(*q == std::vector<std::uint64_t>{1});
+  REQUIRE(log->append(events[2]).ok());
   REQUIRE(log->sign_checkpoint(key.sk, key.pk).ok());
   REQUIRE(log->append_batch(std::span(events).subspan(3)).ok());
   const auto cp = log->sign_checkpoint(key.sk, key.pk).value();
@@ -70,10 +98,18 @@ void generate(const fs::path& dir) {
                  {"case_id", e.case_id},
                  {"item_id", e.item_id},
                  {"details", e.details},
-                 {"entry_hex", hexs(b)}});
+                 {"entry_hex", hexs(b)},
+                 {"mac_hex", e.seq <= 1 ? std::string(64, '0') : hexs(mac_of(b))}});
   }
   std::ofstream(dir / "entries.json") << j.dump(1) << "\n";
   std::ofstream(dir / "root.txt") << hexs(log->root()) << "\n";
+}
+
+std::vector<LogEvent> all_vector_events() {
+  auto ev = vector_events();
+  ev.insert(ev.begin() + 2, logtest::make_event("local-operator", "operator", LogAction::log_quarantined,
+                                                LogOutcome::ok, "", "", "seq 1-1"));
+  return ev;
 }
 
 std::string file_text(const fs::path& p) { return text_of(read_bytes(p)); }
@@ -94,14 +130,19 @@ TEST_CASE("fixed log vectors verify and are reproduced byte for byte", "[log][ve
   auto rep = verify_log(kVectors, vkey, std::vector<std::string>{file_text(kVectors / "checkpoint.txt")});
   REQUIRE(rep.ok());
   CHECK(rep->clean());
-  CHECK(rep->entries == 6);
-  CHECK(rep->checkpoints == 2);
+  CHECK(rep->entries == 7);
+  CHECK(rep->checkpoints == 3);
+  REQUIRE(rep->quarantined.size() == 1);
+  CHECK(rep->quarantined[0].first == 1);
+  CHECK(rep->quarantined[0].last == 1);
   CHECK(hexs(rep->root) + "\n" == file_text(kVectors / "root.txt"));
 
   // Every entry's encoding and leaf hash, from the JSON description.
   const auto j = nlohmann::json::parse(file_text(kVectors / "entries.json"));
-  const auto events = vector_events();
+  const auto events = all_vector_events();
   REQUIRE(j.size() == events.size());
+  const auto raw = RawFile::load(kVectors / "entries", kEntriesHeaderSize);
+  REQUIRE(raw.records.size() == events.size());
   std::string leaves;
   for (std::size_t i = 0; i < j.size(); ++i) {
     LogEntry e;
@@ -111,6 +152,8 @@ TEST_CASE("fixed log vectors verify and are reproduced byte for byte", "[log][ve
     CHECK(j[i]["seq"] == i);
     CHECK(hexs(encode_log_entry(e)) == j[i]["entry_hex"]);
     leaves += hexs(log_leaf_hash(encode_log_entry(e))) + "\n";
+    CHECK(hexs(raw.macs[i]) == j[i]["mac_hex"]);
+    CHECK(hexs(raw.records[i]) == j[i]["entry_hex"]);
   }
   CHECK(leaves == file_text(kVectors / "leaves.txt"));
 

@@ -14,6 +14,17 @@
 namespace tillid::cli {
 namespace {
 
+// `audit verify`: no tampering found, but the signed log quarantines entries the appliance
+// could not authenticate (LOG-FORMAT.md §3.4). Listed in `tillid --help`'s exit codes.
+constexpr int kLogQuarantined = 8;
+
+std::string ranges_text(std::span<const LogSeqRange> ranges) {
+  std::string s;
+  for (const auto& r : ranges)
+    s += (s.empty() ? "" : ",") + std::to_string(r.first) + "-" + std::to_string(r.last);
+  return s;
+}
+
 struct LogSource {
   std::filesystem::path log_dir;           // --log, else <vault>/log
   std::optional<std::string> key;           // --key
@@ -116,7 +127,8 @@ void register_checkpoint(CLI::App* audit, GlobalOptions& g, Action& action) {
 void register_verify(CLI::App* audit, GlobalOptions& g, Action& action) {
   struct Args { LogSource src; std::vector<std::filesystem::path> since; };
   auto a = std::make_shared<Args>();
-  auto* cmd = audit->add_subcommand("verify", "Recompute the whole log, check every checkpoint and consistency with kept ones");
+  auto* cmd = audit->add_subcommand("verify", "Recompute the whole log, check every checkpoint and consistency with kept ones "
+                                              "(exit 1: tampering found; 8: quarantined entries, LOG-FORMAT.md §3.4)");
   add_log_options(cmd, a->src);
   add_key_options(cmd, a->src);
   cmd->add_option("--since", a->since, "A checkpoint kept earlier (file); the log must extend it (repeatable)");
@@ -138,23 +150,34 @@ void register_verify(CLI::App* audit, GlobalOptions& g, Action& action) {
             problems.push_back({{"kind", std::string(to_string(p.kind))},
                                 {"seq", p.seq ? nlohmann::json(*p.seq) : nlohmann::json()},
                                 {"message", p.message}});
+          nlohmann::json quarantined = nlohmann::json::array();
+          for (const auto& r : rep.quarantined) quarantined.push_back({{"first", r.first}, {"last", r.last}});
           print_json({{"clean", rep.clean()}, {"entries", rep.entries}, {"checkpoints", rep.checkpoints},
                       {"root", to_hex(rep.root)}, {"first_bad_seq", rep.first_bad_seq ? nlohmann::json(*rep.first_bad_seq) : nlohmann::json()},
-                      {"problems", problems}, {"notes", rep.notes}, {"key_self_asserted", self_asserted}});
+                      {"problems", problems}, {"quarantined", quarantined}, {"notes", rep.notes},
+                      {"key_self_asserted", self_asserted}});
         } else {
           if (self_asserted)
             std::cerr << "tillid: warning: verifier key read from the vault itself; pass --key-file with the key you kept to rule out a replaced key\n";
           for (const auto& p : rep.problems)
             std::cout << "BAD " << to_string(p.kind) << (p.seq ? " at seq " + std::to_string(*p.seq) : std::string()) << ": " << p.message << "\n";
+          if (!rep.quarantined.empty())
+            std::cout << "QUARANTINED seq " << ranges_text(rep.quarantined)
+                      << ": not authenticated as written by the appliance (written while locked, or forged)\n";
           for (const auto& n : rep.notes) std::cout << "note: " << n << "\n";
-          if (rep.clean())
+          if (rep.clean() && !rep.quarantined.empty())
+            std::cout << "QUARANTINE: " << rep.entries << " entries, " << rep.checkpoints
+                      << " checkpoints verified, no tampering of signed history found, but seq "
+                      << ranges_text(rep.quarantined) << " are quarantined\n";
+          else if (rep.clean())
             std::cout << "OK: " << rep.entries << " entries, " << rep.checkpoints << " checkpoints verified, "
                       << kept.size() << " kept checkpoint(s) consistent; root " << to_hex(rep.root) << "\n";
           else
             std::cout << "FAILED: first bad sequence number "
                       << (rep.first_bad_seq ? std::to_string(*rep.first_bad_seq) : std::string("(none named)")) << "\n";
         }
-        return rep.clean() ? kOk : kVerifyFailed;
+        if (!rep.clean()) return kVerifyFailed;
+        return rep.quarantined.empty() ? kOk : kLogQuarantined;
       });
     };
   });
@@ -192,10 +215,14 @@ void register_report(CLI::App* audit, GlobalOptions& g, Action& action) {
         if (a->to) { TILLID_ASSIGN(q.to_unix_ms, parse_time(*a->to)); }
         if (a->refused_only) q.outcome = LogOutcome::refused;
         TILLID_ASSIGN(auto entries, read_log_entries(dir, q));
+        // Quarantine flags come from the whole log's log_quarantined events (§3.4), whatever
+        // the filter; the HTML page uses only signed ones, from the verification.
+        TILLID_ASSIGN(auto all, read_log_entries(dir));
+        const auto quarantined = quarantined_ranges(all);
         std::string format = g.json ? "json" : a->format;
         std::string text;
         if (format == "json") {
-          text = render_log_json(entries);
+          text = render_log_json(entries, quarantined);
         } else if (format == "html") {
           // The page opens with the whole log's verification, so a reader knows what the
           // timeline rests on.
@@ -204,7 +231,7 @@ void register_report(CLI::App* audit, GlobalOptions& g, Action& action) {
           TILLID_ASSIGN(LogVerifyReport rep, verify_log(dir, key));
           text = render_log_html(entries, "Tillid access report", &rep);
         } else {
-          text = render_log_text(entries);
+          text = render_log_text(entries, quarantined);
         }
         if (a->out) {
           std::ofstream f(*a->out, std::ios::binary | std::ios::trunc);

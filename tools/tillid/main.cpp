@@ -48,7 +48,7 @@ namespace {
 const char* kExitCodes =
     "Exit codes: 0 ok; 1 verification failed or data tampered; 2 bad usage; 3 wrong passphrase "
     "or not allowed; 4 not found; 5 I/O error or disk full; 6 not a vault; 7 already exists; "
-    "70 internal error.";
+    "8 access log holds quarantined entries (audit verify); 70 internal error.";
 
 std::string default_operator() {
   const char* user = std::getenv("USER");

@@ -244,24 +244,129 @@ bool matches(const LogEntry& e, const LogQuery& q) {
   return true;
 }
 
+// LOG-FORMAT.md §3.4: "seq A-B[,C-D...]", split so that no event's details exceed 240 bytes.
+std::vector<std::string> format_quarantine_details(std::span<const std::uint64_t> seqs) {
+  std::vector<std::string> out;
+  std::string cur;
+  auto flush_range = [&](std::uint64_t a, std::uint64_t b) {
+    const std::string r = std::to_string(a) + "-" + std::to_string(b);
+    if (!cur.empty() && cur.size() + 1 + r.size() > kMaxDetails) {
+      out.push_back(std::move(cur));
+      cur.clear();
+    }
+    cur += cur.empty() ? "seq " + r : "," + r;
+  };
+  for (std::size_t i = 0; i < seqs.size();) {
+    std::size_t j = i;
+    while (j + 1 < seqs.size() && seqs[j + 1] == seqs[j] + 1) ++j;
+    flush_range(seqs[i], seqs[j]);
+    i = j + 1;
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+Result<std::vector<LogSeqRange>> parse_quarantine_details(std::string_view d) {
+  auto bad = [&] {
+    return make_error(Errc::corrupt, "log_quarantined details are not \"seq A-B[,C-D...]\": " + std::string(d));
+  };
+  if (d.substr(0, 4) != "seq ") return bad();
+  d.remove_prefix(4);
+  std::vector<LogSeqRange> out;
+  auto number = [&](std::uint64_t& v) {
+    std::size_t n = 0;
+    v = 0;
+    while (n < d.size() && is_digit(d[n]) && n < 20) {
+      v = v * 10 + static_cast<std::uint64_t>(d[n] - '0');
+      ++n;
+    }
+    if (n == 0 || n >= 20 || (n > 1 && d[0] == '0')) return false;  // canonical decimal only
+    d.remove_prefix(n);
+    return true;
+  };
+  for (;;) {
+    LogSeqRange r;
+    if (!number(r.first) || d.empty() || d[0] != '-') return bad();
+    d.remove_prefix(1);
+    if (!number(r.last) || r.last < r.first) return bad();
+    if (!out.empty() && r.first <= out.back().last) return bad();  // ascending, disjoint
+    out.push_back(r);
+    if (d.empty()) break;
+    if (d[0] != ',') return bad();
+    d.remove_prefix(1);
+  }
+  return out;
+}
+
+std::vector<LogSeqRange> quarantined_ranges(std::span<const LogEntry> entries) {
+  // Newest first: a genuine event names only earlier seqs, and anything an attacker appended
+  // (a forged log_quarantined event included) is named by the genuine event the appliance
+  // wrote after it at the next unlock, so a quarantined event's own ranges never count.
+  std::vector<const LogEntry*> events;
+  for (const auto& e : entries)
+    if (e.action == LogAction::log_quarantined && e.outcome == LogOutcome::ok) events.push_back(&e);
+  std::sort(events.begin(), events.end(), [](const LogEntry* a, const LogEntry* b) { return a->seq > b->seq; });
+  std::vector<LogSeqRange> out;
+  for (const LogEntry* e : events) {
+    if (in_ranges(out, e->seq)) continue;
+    auto r = parse_quarantine_details(e->details);
+    if (!r) continue;
+    for (const auto& range : *r)
+      if (range.last < e->seq) out.push_back(range);  // an event only names earlier entries
+  }
+  std::sort(out.begin(), out.end(), [](const LogSeqRange& a, const LogSeqRange& b) { return a.first < b.first; });
+  return out;
+}
+
+bool in_ranges(std::span<const LogSeqRange> ranges, std::uint64_t seq) {
+  for (const auto& r : ranges)
+    if (r.contains(seq)) return true;
+  return false;
+}
+
 }  // namespace tillid
 
 namespace tillid::logfmt {
 
 void append_record(std::vector<unsigned char>& out, std::span<const unsigned char> payload,
-                   const LogHash& leaf) {
+                   std::span<const unsigned char> mac, const LogHash& leaf) {
   const auto n = static_cast<std::uint32_t>(payload.size());
   out.push_back(static_cast<unsigned char>(n >> 24));
   out.push_back(static_cast<unsigned char>(n >> 16));
   out.push_back(static_cast<unsigned char>(n >> 8));
   out.push_back(static_cast<unsigned char>(n));
   out.insert(out.end(), payload.begin(), payload.end());
+  out.insert(out.end(), mac.begin(), mac.end());
   out.insert(out.end(), leaf.begin(), leaf.begin() + kCheckBytes);
 }
 
+namespace {
+// LOG-FORMAT.md §3.3: the label keeps this MAC apart from every other use of the vault's keys.
+constexpr std::string_view kEntryMacLabel{"tillid-log entry mac v1\0", 24};
+}  // namespace
+
+EntryMac entry_mac(const Secret& key, std::span<const unsigned char> entry) {
+  EntryMac mac{};
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, key.data(), key.size(), mac.size());
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(kEntryMacLabel.data()), kEntryMacLabel.size());
+  crypto_generichash_update(&st, entry.data(), entry.size());
+  crypto_generichash_final(&st, mac.data(), mac.size());
+  sodium_memzero(&st, sizeof st);
+  // All zero bytes mean "no MAC" (§3.1); a real MAC of all zeros has probability 2^-256.
+  return mac;
+}
+
+bool entry_mac_valid(const Secret& key, std::span<const unsigned char> entry, std::span<const unsigned char> mac) {
+  if (mac.size() != kMacBytes) return false;
+  const EntryMac expect = entry_mac(key, entry);
+  return sodium_memcmp(expect.data(), mac.data(), kMacBytes) == 0;
+}
+
 Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
-                  std::string_view header, std::size_t max_payload) {
+                  std::string_view header, std::size_t max_payload, std::size_t mac_bytes) {
   Scan s;
+  const std::uint64_t frame = frame_bytes(mac_bytes);
   if (image.size() < header.size() ||
       std::memcmp(image.data(), header.data(), header.size()) != 0) {
     s.damaged = true;
@@ -287,20 +392,20 @@ Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
                             (std::uint32_t{image[off + 2]} << 8) | image[off + 3];
     if (n == 0 || n > max_payload) {
       why = "record length " + std::to_string(n) + " is out of bounds";
-    } else if (left < kFrameBytes + n) {
+    } else if (left < frame + n) {
       s.torn_bytes = left;  // the record runs past the end of the file: a torn append
       break;
     } else {
       auto payload = image.subspan(off + 4, n);
       LogHash leaf = h.leaf(payload);
-      if (std::memcmp(leaf.data(), image.data() + off + 4 + n, kCheckBytes) == 0) {
-        s.records.push_back({off, payload, leaf});
-        off += kFrameBytes + n;
+      if (std::memcmp(leaf.data(), image.data() + off + 4 + n + mac_bytes, kCheckBytes) == 0) {
+        s.records.push_back({off, payload, image.subspan(off + 4 + n, mac_bytes), leaf});
+        off += frame + n;
         s.good_end = off;
         continue;
       }
       why = "record check bytes do not match its contents";
-      rec_end = off + kFrameBytes + n;
+      rec_end = off + frame + n;
     }
     // A bad record is a torn tail only if nothing but zero bytes follows it (blocks whose
     // data never reached the disk read back as zeros); anything else is damage.
@@ -319,11 +424,13 @@ Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
 }
 
 Result<std::vector<unsigned char>> read_file(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NOFOLLOW: a symlink planted in place of a log file is refused, never followed (§1).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     const int err = errno;
     return make_error(err == ENOENT ? Errc::not_found : Errc::io,
-                      "cannot open " + path.string() + ": " + std::strerror(err));
+                      "cannot open " + path.string() + ": " + std::strerror(err) +
+                          (err == ELOOP ? " (it is a symbolic link; log files never are)" : ""));
   }
   std::vector<unsigned char> data;
   struct stat st {};

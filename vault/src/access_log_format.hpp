@@ -1,7 +1,8 @@
 // Access log on-disk framing (LOG-FORMAT.md §3): file headers, records framed as
-// length || payload || check, and a scanner that tells a torn tail (crash) from damage.
+// length || payload || [mac] || check, and a scanner that tells a torn tail (crash) from damage.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -12,20 +13,30 @@
 
 namespace tillid::logfmt {
 
-inline constexpr std::string_view kEntriesHeader = "tillid-log entries v1\n";
+inline constexpr std::string_view kEntriesHeader = "tillid-log entries v2\n";
 inline constexpr std::string_view kCheckpointsHeader = "tillid-log checkpoints v1\n";
 inline constexpr std::size_t kMaxEntryBytes = 474;     // LOG-FORMAT.md §2
 inline constexpr std::size_t kMaxCheckpointBytes = 2048;
 inline constexpr std::size_t kCheckBytes = 8;           // first 8 bytes of SHA-256(0x00 || payload)
-inline constexpr std::size_t kFrameBytes = 4 + kCheckBytes;
+inline constexpr std::size_t kMacBytes = 32;            // entries v2: MAC field (§3.1)
+// Bytes of framing around a payload: length, the MAC field (entries only) and the check.
+constexpr std::size_t frame_bytes(std::size_t mac_bytes) { return 4 + mac_bytes + kCheckBytes; }
 
-// Append one framed record. `leaf` is log_leaf_hash(payload); its prefix is the check.
+using EntryMac = std::array<unsigned char, kMacBytes>;  // all zero: written without the key
+
+// Append one framed record. `leaf` is log_leaf_hash(payload); its prefix is the check. `mac`
+// is written between payload and check for the entries file (empty span for checkpoints).
 void append_record(std::vector<unsigned char>& out, std::span<const unsigned char> payload,
-                   const LogHash& leaf);
+                   std::span<const unsigned char> mac, const LogHash& leaf);
+
+// LOG-FORMAT.md §3.3: BLAKE2b-256 keyed with vault subkey 5 over a domain label and the entry.
+EntryMac entry_mac(const Secret& key, std::span<const unsigned char> entry);
+bool entry_mac_valid(const Secret& key, std::span<const unsigned char> entry, std::span<const unsigned char> mac);
 
 struct ScannedRecord {
   std::uint64_t offset;  // of the length field
   std::span<const unsigned char> payload;
+  std::span<const unsigned char> mac;  // the MAC field (empty for checkpoints)
   LogHash leaf;  // SHA-256(0x00 || payload)
 };
 
@@ -45,9 +56,15 @@ struct Scan {
 // Scan `image` (the whole file). Records whose check fails are damage unless they are the last
 // thing in the file apart from zero bytes (LOG-FORMAT.md §3.2).
 Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
-                  std::string_view header, std::size_t max_payload);
+                  std::string_view header, std::size_t max_payload, std::size_t mac_bytes);
+inline Scan scan_entries(merkle::Hasher& h, std::span<const unsigned char> image) {
+  return scan_records(h, image, kEntriesHeader, kMaxEntryBytes, kMacBytes);
+}
+inline Scan scan_checkpoints(merkle::Hasher& h, std::span<const unsigned char> image) {
+  return scan_records(h, image, kCheckpointsHeader, kMaxCheckpointBytes, 0);
+}
 
-// Read a whole file; not_found if absent.
+// Read a whole file (opened O_NOFOLLOW: LOG-FORMAT.md §1); not_found if absent.
 Result<std::vector<unsigned char>> read_file(const std::filesystem::path& path);
 
 // Base64 (RFC 4648 §4, with padding); decoding accepts only the canonical encoding.

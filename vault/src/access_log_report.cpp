@@ -65,24 +65,31 @@ tr.outcome-refused td:first-child,tr.outcome-failed td:first-child{border-left:4
 .badge.ok{background:#d1fae5;color:#065f46}
 .badge.refused,.badge.failed{background:#dc2626;color:#fff}
 .seq,.time{white-space:nowrap;font-family:ui-monospace,Menlo,Consolas,monospace}
+tr.quarantined td{background:#fef3c7;text-decoration:line-through}
+.badge.quarantined{background:#b45309;color:#fff}
 footer{margin-top:2em;color:#6b7280;font-size:.85em}
 )";
 
 }  // namespace
 
-std::string render_log_text(std::span<const LogEntry> entries) {
+// Quarantined entries (LOG-FORMAT.md §3.4) are marked in every format: a reader must never
+// take one for something the appliance attests it did.
+std::string render_log_text(std::span<const LogEntry> entries, std::span<const LogSeqRange> quarantined) {
   std::string out = pad("SEQ", 8) + pad("TIME (UTC)", 26) + pad("ACTOR", 22) + pad("ROLE", 12) +
                     pad("ACTION", 18) + pad("OUTCOME", 9) + pad("CASE", 34) + pad("ITEM", 34) + "DETAILS\n";
   for (const auto& e : entries) {
-    out += pad(std::to_string(e.seq), 8) + pad(iso_time(e.time_unix_ms), 26) + pad(e.actor_id, 22) +
+    const bool q = in_ranges(quarantined, e.seq);
+    out += pad(std::to_string(e.seq) + (q ? "!Q" : ""), 8) + pad(iso_time(e.time_unix_ms), 26) + pad(e.actor_id, 22) +
            pad(e.actor_role, 12) + pad(to_string(e.action), 18) + pad(std::string(to_string(e.outcome)), 9) +
            pad(e.case_id.empty() ? "-" : e.case_id, 34) + pad(e.item_id.empty() ? "-" : e.item_id, 34) +
-           e.details + "\n";
+           (q ? "[QUARANTINED: not authenticated as written by the appliance] " : "") + e.details + "\n";
   }
+  if (!quarantined.empty())
+    out += "!Q = quarantined: written while the vault was locked or not by the appliance (LOG-FORMAT.md §3.4)\n";
   return out;
 }
 
-std::string render_log_json(std::span<const LogEntry> entries) {
+std::string render_log_json(std::span<const LogEntry> entries, std::span<const LogSeqRange> quarantined) {
   auto arr = nlohmann::json::array();
   for (const auto& e : entries) {
     arr.push_back({{"seq", e.seq},
@@ -94,13 +101,15 @@ std::string render_log_json(std::span<const LogEntry> entries) {
                    {"outcome", std::string(to_string(e.outcome))},
                    {"case_id", e.case_id},
                    {"item_id", e.item_id},
-                   {"details", e.details}});
+                   {"details", e.details},
+                   {"quarantined", in_ranges(quarantined, e.seq)}});
   }
   return arr.dump(2) + "\n";
 }
 
 std::string render_log_html(std::span<const LogEntry> entries, std::string_view title,
-                            const LogVerifyReport* verification) {
+                            const LogVerifyReport* verification, std::span<const LogSeqRange> quarantined) {
+  if (quarantined.empty() && verification != nullptr) quarantined = verification->quarantined;
   std::size_t refused = 0, failed = 0;
   // One timeline per item, in order of first appearance; events with no item come first.
   std::vector<std::string> order;
@@ -137,6 +146,9 @@ std::string render_log_html(std::span<const LogEntry> entries, std::string_view 
         h += "<li>" + html_escape(to_string(p.kind)) + ": " + html_escape(p.message) + "</li>\n";
       h += "</ul>\n";
     }
+    if (!verification->quarantined.empty())
+      h += "<p class=\"tampered\">QUARANTINED entries present: marked below; they were written while the vault was "
+           "locked or not by the appliance, and are not evidence of what it did.</p>\n";
     for (const auto& n : verification->notes) h += "<p>" + html_escape(n) + "</p>\n";
   }
   h += "</div>\n";
@@ -151,12 +163,14 @@ std::string render_log_html(std::span<const LogEntry> entries, std::string_view 
       const std::string oc(to_string(e->outcome));
       std::string badge = oc;
       for (auto& c : badge) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      h += "<tr class=\"outcome-" + oc + "\" data-seq=\"" + std::to_string(e->seq) + "\">";
+      const bool q = in_ranges(quarantined, e->seq);
+      h += "<tr class=\"outcome-" + oc + (q ? " quarantined" : "") + "\" data-seq=\"" + std::to_string(e->seq) + "\">";
       h += "<td class=\"seq\">" + std::to_string(e->seq) + "</td>";
       h += "<td class=\"time\">" + iso_time(e->time_unix_ms) + "</td>";
       h += "<td>" + html_escape(e->actor_id) + "</td><td>" + html_escape(e->actor_role) + "</td>";
       h += "<td>" + html_escape(to_string(e->action)) + "</td>";
-      h += "<td><span class=\"badge " + oc + "\">" + badge + "</span></td>";
+      h += "<td><span class=\"badge " + oc + "\">" + badge + "</span>" +
+           (q ? " <span class=\"badge quarantined\">QUARANTINED</span>" : "") + "</td>";
       h += "<td><code>" + html_escape(e->case_id) + "</code></td><td>" + html_escape(e->details) + "</td></tr>\n";
     }
     h += "</tbody>\n</table>\n</section>\n";

@@ -3,6 +3,7 @@
 // the auditor kept. Read-only; needs only the verifier key. Names the first bad seq it can.
 #include <algorithm>
 #include <memory>
+#include <set>
 
 #include "access_log_format.hpp"
 #include "checkpoint.hpp"
@@ -51,7 +52,7 @@ Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifie
 
   // 1. Entries: framing, checks, canonical decoding, contiguous seqs; the tree over all leaves.
   TILLID_ASSIGN(auto image, logfmt::read_file(dir / "entries"));
-  const auto scan = logfmt::scan_records(h, image, logfmt::kEntriesHeader, logfmt::kMaxEntryBytes);
+  const auto scan = logfmt::scan_entries(h, image);
   if (!scan.header_ok) {
     problem(LogProblemKind::malformed, 0, "entries file: " + scan.damage);
     rep.first_bad_seq = 0;
@@ -60,10 +61,12 @@ Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifie
   merkle::Tree tree;
   tree.reserve(scan.records.size());
   bool contiguous = true;
+  std::vector<LogEntry> quarantine_events;  // log_quarantined events, signed or not (§3.4)
   for (std::uint64_t i = 0; i < scan.records.size(); ++i) {
     tree.append(h, scan.records[i].leaf);
     if (!contiguous) continue;
     auto e = decode_log_entry(scan.records[i].payload);
+    if (e && e->seq == i && e->action == LogAction::log_quarantined) quarantine_events.push_back(*e);
     if (!e) {
       problem(LogProblemKind::malformed, i, "entry seq " + seqs(i) + ": " + e.error().message);
       contiguous = false;
@@ -102,11 +105,15 @@ Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifie
 
   // 2. Stored checkpoints: signature, origin, monotonic sizes, root at their size.
   std::vector<std::uint64_t> good_sizes{0};  // sizes at which a verified checkpoint matches
+  // Verified stored checkpoints that match the log, with their signing time: they bound where
+  // a history that differs from a kept checkpoint can begin (§6 step 4).
+  bool mismatch_seen_any = false;
+  std::set<std::uint64_t> mismatch_sizes;  // sizes of verified stored checkpoints that do not match
   auto cimage = logfmt::read_file(dir / "checkpoints");
   if (!cimage) {
     problem(LogProblemKind::malformed, std::nullopt, "checkpoints file: " + cimage.error().message);
   } else {
-    const auto cscan = logfmt::scan_records(h, *cimage, logfmt::kCheckpointsHeader, logfmt::kMaxCheckpointBytes);
+    const auto cscan = logfmt::scan_checkpoints(h, *cimage);
     if (!cscan.header_ok || cscan.damaged)
       problem(LogProblemKind::malformed, std::nullopt,
               "checkpoint #" + seqs(cscan.damage_index) + " is damaged: " + cscan.damage);
@@ -133,6 +140,7 @@ Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifie
         problem(LogProblemKind::truncated, n, "log truncated: a signed checkpoint covers " + seqs(c->size) +
                                                   " entries but only " + seqs(n) + " are present; seq " + seqs(n) +
                                                   " onwards is missing");
+        mismatch_seen_any = true;  // not re-signed over the cut: the stored checkpoints are history
         continue;
       }
       if (tree.root_at(h, c->size) != c->root) {
@@ -145,6 +153,8 @@ Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifie
                                               " was altered (seq " + seqs(g) + " is the first not covered by a matching checkpoint)"));
         }
         mismatch_seen = true;
+        mismatch_seen_any = true;
+        mismatch_sizes.insert(c->size);
         continue;
       }
       if (!mismatch_seen) good_sizes.push_back(c->size);
@@ -174,26 +184,79 @@ Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifie
     if (ok) kept_good = std::max(kept_good, c->size);
     kept.push_back({std::move(c).value(), ok});
   }
+  // Where the log first differs from a kept checkpoint: after the largest prefix known to be
+  // shared. That is the largest kept checkpoint that still matches; and when the log's own
+  // stored checkpoints show an edit (one no longer matches, so they were not re-signed over
+  // the altered entries), the largest stored one that still matches as well: the appliance
+  // signs one linear history. "Exactly seq g" when a checkpoint of size g + 1 fails to match.
+  const std::uint64_t stored_good = mismatch_seen_any ? *std::max_element(good_sizes.begin(), good_sizes.end()) : 0;
+  auto shared_prefix = [&](const Checkpoint& c) { return std::min({std::max(kept_good, stored_good), c.size, n}); };
+  auto exact = [&](std::uint64_t g) {
+    if (mismatch_sizes.contains(g + 1)) return true;
+    for (const auto& k : kept)
+      if (!k.matches && k.c.size == g + 1) return true;
+    return false;
+  };
   for (const auto& [c, ok] : kept) {
     if (ok) continue;
+    const std::uint64_t g = shared_prefix(c);
+    const std::string differs =
+        "the first entry that differs is seq " + seqs(g) + (exact(g) ? std::string() : " or later") +
+        (g == 0 ? std::string(" (no kept checkpoint that still matches bounds it)")
+                : " (entries 0.." + seqs(g - 1) + " match a signed checkpoint)");
     if (c.size > n) {
-      problem(LogProblemKind::rolled_back, n, "log rolled back: a checkpoint kept by the auditor covers " +
+      problem(LogProblemKind::rolled_back, g, "log rolled back: a checkpoint kept by the auditor covers " +
                                                   seqs(c.size) + " entries but the log has only " + seqs(n) +
-                                                  "; seq " + seqs(n) + " onwards is missing");
+                                                  "; seq " + seqs(n) + " onwards is missing" +
+                                                  (g == n ? std::string() : " and " + differs));
       continue;
     }
-    const std::uint64_t g = std::min(kept_good, c.size);
     problem(LogProblemKind::forked, g,
             (c.size == n ? "log forked: same size " + seqs(n) + " as a kept checkpoint but a different root"
                          : "log forked: its first " + seqs(c.size) + " entries differ from a kept checkpoint") +
-                "; history was rewritten at or after seq " + seqs(g) + " (the largest kept checkpoint that still matches)");
+                "; history was rewritten: " + differs);
   }
+
+  // 4. Quarantine (§3.4): only log_quarantined events covered by a verified checkpoint count;
+  //    one in the unsigned tail could have been written by anyone.
+  const std::uint64_t signed_size = rep.latest_checkpoint ? rep.latest_checkpoint->size : 0;
+  std::uint64_t unsigned_flags = 0;
+  std::vector<LogEntry> signed_flags;
+  for (const auto& e : quarantine_events) {
+    if (e.seq >= signed_size) {
+      ++unsigned_flags;
+      continue;
+    }
+    auto ranges = parse_quarantine_details(e.details);
+    if (!ranges || (!ranges->empty() && ranges->back().last >= e.seq)) {
+      problem(LogProblemKind::malformed, e.seq, "entry seq " + seqs(e.seq) +
+                                                    ": a log_quarantined event must name earlier seqs as \"seq A-B[,C-D...]\"");
+      continue;
+    }
+    signed_flags.push_back(e);
+  }
+  rep.quarantined = quarantined_ranges(signed_flags);
+  if (!rep.quarantined.empty()) {
+    std::uint64_t count = 0;
+    std::string list;
+    for (const auto& r : rep.quarantined) {
+      count += r.last - r.first + 1;
+      list += (list.empty() ? "" : ",") + seqs(r.first) + "-" + seqs(r.last);
+    }
+    rep.notes.push_back(seqs(count) + " entries are quarantined (seq " + list +
+                        "): the appliance could not authenticate them when it was next unlocked; they were "
+                        "written while it was locked or not by the appliance, and are not evidence of what it did");
+  }
+  if (unsigned_flags > 0)
+    rep.notes.push_back(seqs(unsigned_flags) + " log_quarantined event(s) after the latest checkpoint are not yet signed and were not counted");
 
   if (!rep.latest_checkpoint)
     rep.notes.push_back("no stored checkpoint verified: the entries are not protected by a signature");
   else if (rep.latest_checkpoint->size < n)
     rep.notes.push_back(seqs(n - rep.latest_checkpoint->size) +
-                        " entries after the latest checkpoint are not yet covered by a signature");
+                        " entries after the latest checkpoint are not yet covered by a signature: the appliance "
+                        "authenticates them (or quarantines them) at its next unlock; an auditor cannot, and their "
+                        "removal is not detectable here (LOG-FORMAT.md §3.5)");
   (void)key_name;
 
   std::stable_sort(rep.problems.begin(), rep.problems.end(), [](const LogProblem& a, const LogProblem& b) {
@@ -216,7 +279,7 @@ struct LoadedLog {
 Result<std::unique_ptr<LoadedLog>> load_log(const fs::path& dir, merkle::Hasher& h) {
   auto log = std::make_unique<LoadedLog>();
   TILLID_ASSIGN(log->image, logfmt::read_file(dir / "entries"));
-  log->scan = logfmt::scan_records(h, log->image, logfmt::kEntriesHeader, logfmt::kMaxEntryBytes);
+  log->scan = logfmt::scan_entries(h, log->image);
   if (!log->scan.header_ok || log->scan.damaged)
     return make_error(Errc::corrupt, "the access log in " + dir.string() + " is damaged (" + log->scan.damage +
                                          "); run `tillid audit verify` to find where");
@@ -255,8 +318,9 @@ Result<ConsistencyProof> prove_consistency(const fs::path& dir, std::uint64_t ol
   merkle::Hasher h;
   TILLID_ASSIGN(auto log, load_log(dir, h));
   TILLID_ASSIGN(std::uint64_t n, size_within(new_size, log->tree.size(), "new size"));
-  if (old_size == 0 || old_size > n)
-    return make_error(Errc::invalid_argument, "a consistency proof needs 0 < old size <= new size (" +
+  // LOG-FORMAT.md §5: m = 0 is consistent with anything; its proof is empty.
+  if (old_size > n)
+    return make_error(Errc::invalid_argument, "a consistency proof needs old size <= new size (" +
                                                   std::to_string(old_size) + ", " + std::to_string(n) + ")");
   ConsistencyProof p;
   p.old_size = old_size;
@@ -275,7 +339,7 @@ Result<LogHash> log_root_at(const fs::path& dir, std::optional<std::uint64_t> tr
 Result<std::vector<LogEntry>> read_log_entries(const fs::path& dir, const LogQuery& query) {
   TILLID_ASSIGN(auto image, logfmt::read_file(dir / "entries"));
   merkle::Hasher h;
-  const auto scan = logfmt::scan_records(h, image, logfmt::kEntriesHeader, logfmt::kMaxEntryBytes);
+  const auto scan = logfmt::scan_entries(h, image);
   if (scan.damaged)
     return make_error(Errc::corrupt, "access log entry seq " + seqs(scan.damage_index) + " is damaged: " +
                                          scan.damage + "; run the log verifier");

@@ -185,7 +185,7 @@ bool verify_consistency(std::uint64_t old_size, std::uint64_t new_size, const Lo
                         const LogHash& new_root, std::span<const LogHash> path) {
   if (old_size > new_size) return false;
   if (old_size == new_size) return path.empty() && old_root == new_root;
-  if (old_size == 0) return path.empty();
+  if (old_size == 0) return path.empty() && old_root == merkle::empty_root();  // LOG-FORMAT.md §5
   if (path.empty()) return false;
   merkle::Hasher h;
   std::vector<LogHash> p;

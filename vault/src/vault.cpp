@@ -110,7 +110,7 @@ Result<UnlockedKeys> derive_keys(Secret master, Db& db, const Id16& vault_id, co
 // The access log starts with the vault's creation and a first signed checkpoint (LOG-FORMAT.md).
 Result<void> start_access_log(const fs::path& log_dir, const Id16& vault_id, const PublicKey& pk,
                               const Secret& sk, const Actor& actor) {
-  TILLID_ASSIGN(AccessLog log, AccessLog::create(log_dir, AccessLogOptions{log_origin(vault_id), {}}));
+  TILLID_ASSIGN(AccessLog log, AccessLog::create(log_dir, AccessLogOptions{log_origin(vault_id), {}, pk}));
   LogEvent created;
   created.actor_id = actor.id;
   created.actor_role = actor.role;
@@ -228,7 +228,8 @@ Result<Vault> Vault::open(const fs::path& dir, Actor actor) {
   TILLID_TRY(configure_connection(s->db));
   TILLID_TRY(get_meta_fixed(s->db, "vault_id", s->vault_id));
   TILLID_TRY(get_meta_fixed(s->db, "signing_public_key", s->signing_pk));
-  auto log = AccessLog::open(s->log_dir(), AccessLogOptions{log_origin(s->vault_id), {}});
+  // The log checks every stored checkpoint against the vault's key (LOG-FORMAT.md §4.1).
+  auto log = AccessLog::open(s->log_dir(), AccessLogOptions{log_origin(s->vault_id), {}, s->signing_pk});
   if (!log) {
     if (log.error().code == Errc::not_found)
       return make_error(Errc::corrupt, dir.string() + " is a Tillid vault but its access log is missing; "
@@ -266,7 +267,21 @@ Result<void> Vault::unlock(const Passphrase& passphrase) {
   auto keys = derive_keys(std::move(*master), s.db, s.vault_id, s.signing_pk);
   if (!keys.ok()) return fail(keys.error());
   s.keys = std::move(keys.value());
-  // A pre-v3 vault's one-time signature upgrade (FORMAT.md §5.5), before recovery signs anything.
+  // LOG-FORMAT.md §3.4: before anything is signed, authenticate the log's unsigned tail with
+  // subkey 5; what does not authenticate is quarantined by a logged event, then signed.
+  auto tail = s.log->authenticate_tail(derive_subkey(s.keys->master, Subkey::log_entry_mac),
+                                       LogEvent{s.actor.id, s.actor.role, LogAction::log_quarantined, LogOutcome::ok, "", "", ""});
+  if (!tail.ok()) {
+    s.keys.reset();
+    return fail(make_error(tail.error().code, "unlock stopped: the access log's unsigned entries could not be checked: " +
+                                                  tail.error().message));
+  }
+  if (auto cp = s.log->sign_checkpoint(s.keys->signing_sk, s.signing_pk); !cp) {
+    s.keys.reset();
+    return fail(make_error(cp.error().code, "cannot sign an access-log checkpoint: " + cp.error().message));
+  }
+  // A pre-v3 vault's one-time signature upgrade (FORMAT.md §5.5), before recovery signs
+  // anything; after the tail check, so its vault_upgraded entry carries a MAC.
   if (auto up = upgrade_signatures_if_pending(s); !up.ok()) {
     s.keys.reset();
     return fail(make_error(up.error().code, "unlock stopped: " + up.error().message));

@@ -2,6 +2,8 @@
 // small structured entry to an append-only RFC 9162 Merkle tree kept in a directory; the
 // appliance's Ed25519 key signs C2SP checkpoints of the tree. An auditor verifies the
 // directory with nothing but the appliance's verifier key (no passphrase, no content key).
+// Entries the appliance did not write (or wrote while locked) are never adopted silently:
+// they are quarantined by a signed log_quarantined event at the next unlock.
 // On-disk formats, proof and key text: vault/LOG-FORMAT.md. An AccessLog is thread-safe.
 #pragma once
 
@@ -111,7 +113,24 @@ Result<Checkpoint> open_checkpoint(std::string_view signed_note, std::string_vie
 struct AccessLogOptions {
   std::string origin;  // checkpoint origin and key name, e.g. "tillid.local/<vault-id>"
   std::function<std::int64_t()> clock_unix_ms;  // empty: the system clock
+  // The appliance's Ed25519 public key: open() checks every stored checkpoint against it and
+  // refuses a log holding one that does not verify (LOG-FORMAT.md §4.1). Required.
+  std::optional<std::array<unsigned char, 32>> public_key;
 };
+
+// Quarantine (LOG-FORMAT.md §3.4): entries after the newest signed checkpoint that the writer
+// cannot authenticate are named by a `log_quarantined` event whose details are
+// "seq A-B[,C-D...]" (decimal, inclusive ranges, ascending, at most 240 bytes per event).
+struct LogSeqRange {
+  std::uint64_t first = 0, last = 0;  // inclusive
+  bool contains(std::uint64_t seq) const { return seq >= first && seq <= last; }
+};
+std::vector<std::string> format_quarantine_details(std::span<const std::uint64_t> seqs);  // sorted seqs
+Result<std::vector<LogSeqRange>> parse_quarantine_details(std::string_view details);
+// The seqs named by the log_quarantined events among `entries` (only ranges below the naming
+// event's own seq count). Whether those events are themselves signed is verify_log's business.
+std::vector<LogSeqRange> quarantined_ranges(std::span<const LogEntry> entries);
+bool in_ranges(std::span<const LogSeqRange> ranges, std::uint64_t seq);
 
 // What open() had to do: bytes of a torn last record left by a crash, cut off (never more).
 struct LogRecovery {
@@ -141,7 +160,16 @@ class AccessLog {
   // secret_key: libsodium Ed25519 secret key (64 bytes) matching public_key.
   Result<Checkpoint> sign_checkpoint(const Secret& secret_key,
                                      std::span<const unsigned char, 32> public_key);
-  std::optional<Checkpoint> latest_checkpoint() const;  // as stored (signature not checked)
+  // The newest stored checkpoint; open() verified its signature (and every other one).
+  std::optional<Checkpoint> latest_checkpoint() const;
+
+  // At unlock (LOG-FORMAT.md §3.4): authenticate every entry after the newest signed
+  // checkpoint with `entry_key` (vault subkey 5); from now on appends carry a MAC under it.
+  // Entries without a valid MAC (written while locked, or not by the appliance) are
+  // quarantined in place: log_quarantined events by `by`'s actor naming them are appended as
+  // one batch before this returns, so the next checkpoint signs the flag with them. Returns
+  // the quarantined seqs (empty: the whole tail was adopted). No checkpoint is signed here.
+  Result<std::vector<std::uint64_t>> authenticate_tail(Secret entry_key, const LogEvent& by);
 
   std::uint64_t size() const;  // durable entries
   LogHash root() const;        // RFC 9162 MTH of the durable entries
@@ -185,7 +213,10 @@ struct LogVerifyReport {
   std::vector<LogProblem> problems;             // ordered by seq; empty = the log is intact
   std::vector<std::string> notes;               // informational (torn tail, unsigned tail)
   std::optional<std::uint64_t> first_bad_seq;
-  bool clean() const { return problems.empty(); }
+  // Entries named by signed log_quarantined events (LOG-FORMAT.md §3.4): the appliance did
+  // not write them, or wrote them while locked; not evidence of what the appliance did.
+  std::vector<LogSeqRange> quarantined;
+  bool clean() const { return problems.empty(); }  // no tampering found (quarantine aside)
 };
 std::string_view to_string(LogProblemKind kind);
 
@@ -210,9 +241,11 @@ Result<LogHash> log_root_at(const std::filesystem::path& dir, std::optional<std:
 
 // Reports: a text table, JSON (array of objects), and a self-contained HTML page (timeline per
 // item, refused/failed attempts marked). `verification`, if given, is summarised at the top.
-std::string render_log_text(std::span<const LogEntry> entries);
-std::string render_log_json(std::span<const LogEntry> entries);
+// Entries in `quarantined` are marked as such in every format (LOG-FORMAT.md §3.4).
+std::string render_log_text(std::span<const LogEntry> entries, std::span<const LogSeqRange> quarantined = {});
+std::string render_log_json(std::span<const LogEntry> entries, std::span<const LogSeqRange> quarantined = {});
 std::string render_log_html(std::span<const LogEntry> entries, std::string_view title,
-                            const LogVerifyReport* verification = nullptr);
+                            const LogVerifyReport* verification = nullptr,
+                            std::span<const LogSeqRange> quarantined = {});
 
 }  // namespace tillid
