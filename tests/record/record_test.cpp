@@ -69,8 +69,8 @@ TEST_CASE("Danish speech recorded from a WAV comes back as the same speech", "[r
   require_tool("opusinfo");
   RecVault v;
   const fs::path wav = make_speech(v);
-  auto r = v.tillid({"--json", "record", "start", "--case", "C1", "--interviewer", "Anne Jensen", "--title",
-                     "Samtale 1", "--source", "wav:" + wav.string()});
+  auto r = v.tillid({"--json", "record", "start", "--case", "C1", "--fields",
+                     v.fields({{"interviewer", "Anne Jensen"}, {"title", "Samtale 1"}}), "--source", "wav:" + wav.string()});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   auto item = nlohmann::json::parse(r.out);
@@ -109,7 +109,7 @@ TEST_CASE("no plaintext audio, Ogg stream or title ever reaches the disk", "[rec
   const std::string title = "Titelmarkoer-7f3a9c";
   const std::string interviewer = "Interviewermarkoer-2b8e";
   fs::create_directory(v.tmp / "mirror");
-  auto r = v.tillid({"record", "start", "--case", "C1", "--interviewer", interviewer, "--title", title, "--source",
+  auto r = v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", interviewer}, {"title", title}}), "--source",
                      "wav:" + wav.string(), "--mirror", (v.tmp / "mirror").string()});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -118,7 +118,7 @@ TEST_CASE("no plaintext audio, Ogg stream or title ever reaches the disk", "[rec
   require_no_plaintext(v.tmp / "mirror", needles);
 
   // And during a live recording (realtime tone), including the SQLite WAL while it is open.
-  Background rec(v, {"--case", "C1", "--interviewer", interviewer, "--title", title, "--source", "tone?realtime=1"});
+  Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", interviewer}, {"title", title}}), "--source", "tone?realtime=1"});
   rec.wait_started();
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   auto during = needles;
@@ -132,14 +132,14 @@ TEST_CASE("no plaintext audio, Ogg stream or title ever reaches the disk", "[rec
 TEST_CASE("bookmarks made while recording are stored sealed and logged without their labels",
           "[record][bookmarks]") {
   RecVault v;
-  Background rec(v, {"--case", "C1", "--interviewer", "Anne", "--source", "tone?realtime=1"});
+  Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", "Anne"}}), "--source", "tone?realtime=1"});
   const std::string id = rec.wait_started();
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   const std::string label1 = "Barnet fortaeller om episoden-91c2";
   const std::string label2 = "Pause efter spoergsmaal-44d0";
-  auto m1 = v.json({"record", "mark", label1});
+  auto m1 = v.json({"record", "mark", "--fields", v.fields({{"label", label1}})});
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
-  auto m2 = v.json({"record", "mark", label2});
+  auto m2 = v.json({"record", "mark", "--fields", v.fields({{"label", label2}})});
   CHECK(m1["seq"] == 0);
   CHECK(m2["seq"] == 1);
   CHECK(m2["offset_ms"].get<std::int64_t>() > m1["offset_ms"].get<std::int64_t>());
@@ -157,7 +157,7 @@ TEST_CASE("bookmarks made while recording are stored sealed and logged without t
   CHECK(done["bookmark_count"] == 2);
 
   // A second process cannot mark once the recording is over.
-  auto late = v.tillid({"record", "mark", "too late"});
+  auto late = v.tillid({"record", "mark", "--fields", v.fields({{"label", "too late"}})});
   CHECK(late.exit_code == 4);
   CHECK(late.err.find("no recording is running") != std::string::npos);
   CHECK(!fs::exists(v.vault / "run" / "record.sock"));
@@ -194,7 +194,7 @@ TEST_CASE("bookmarks made while recording are stored sealed and logged without t
 TEST_CASE("silence and clipping alarms are reported by status and the foreground output", "[record][alarms]") {
   RecVault v;
   SECTION("silence") {
-    Background rec(v, {"--case", "C1", "--interviewer", "A", "--source", "silence?realtime=1", "--silence-alarm", "1",
+    Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", "silence?realtime=1", "--silence-alarm", "1",
                        "--duration", "4"});
     rec.wait_started();
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));
@@ -208,7 +208,7 @@ TEST_CASE("silence and clipping alarms are reported by status and the foreground
     CHECK(rec.err_text().find("ALARM silence raised") != std::string::npos);
   }
   SECTION("clipping") {
-    Background rec(v, {"--case", "C1", "--interviewer", "A", "--source", "tone?amplitude=1.0,square=1,realtime=1",
+    Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", "tone?amplitude=1.0,square=1,realtime=1",
                        "--duration", "3"});
     rec.wait_started();
     std::this_thread::sleep_for(std::chrono::milliseconds(1800));
@@ -223,7 +223,7 @@ TEST_CASE("silence and clipping alarms are reported by status and the foreground
 TEST_CASE("the mirror directory holds the same encrypted chunks", "[record][mirror]") {
   RecVault v;
   fs::create_directory(v.tmp / "mirror");
-  auto r = v.tillid({"--json", "record", "start", "--case", "C1", "--interviewer", "A", "--source",
+  auto r = v.tillid({"--json", "record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source",
                      "tone?duration=5", "--mirror", (v.tmp / "mirror").string()});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -233,7 +233,7 @@ TEST_CASE("the mirror directory holds the same encrypted chunks", "[record][mirr
   CHECK(read_file(mirror) == read_file(primary));
   CHECK((fs::status(mirror).permissions() & fs::perms::group_all) == fs::perms::none);
   // A missing mirror directory is refused before anything is created.
-  auto bad = v.tillid({"record", "start", "--case", "C1", "--interviewer", "A", "--source", "tone?duration=1",
+  auto bad = v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", "tone?duration=1",
                        "--mirror", (v.tmp / "no-such-dir").string()});
   CHECK(bad.exit_code == 4);
   CHECK(v.json({"ls"}).size() == 1);
@@ -244,7 +244,7 @@ TEST_CASE("a bad source is a clear error before anything is created", "[record][
   const auto before = tree_fingerprint(v.vault);
   for (const std::string& spec : {std::string("wav:") + (v.tmp / "missing.wav").string(), std::string("alsa:hw:97,0"),
                                   std::string("bogus:thing")}) {
-    auto r = v.tillid({"record", "start", "--case", "C1", "--interviewer", "A", "--source", spec});
+    auto r = v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", spec});
     INFO(spec << ": " << r.err);
     CHECK(r.exit_code != 0);
     CHECK(r.err.find("cannot open the audio source") != std::string::npos);
@@ -275,7 +275,7 @@ TEST_CASE("a version 1 vault is upgraded to the current schema when opened", "[r
   CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "1\n");
   CHECK(v.tillid({"verify"}).exit_code == 0);
   CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "3\n");
-  auto r = v.tillid({"record", "start", "--case", "C1", "--interviewer", "A", "--source", "tone?duration=2"});
+  auto r = v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", "tone?duration=2"});
   INFO(r.err);
   CHECK(r.exit_code == 0);
   CHECK(v.json({"ls"}).size() == 2);
