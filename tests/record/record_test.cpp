@@ -1,6 +1,8 @@
 // `tillid record`, end to end through the real binary: Danish speech in, the same speech out
 // of the vault; no plaintext on disk at any time; bookmarks over the control socket; alarms;
 // the mirror; a bad source changes nothing; a version 1 schema is upgraded.
+#include <sys/resource.h>
+
 #include <cmath>
 
 #include "record_support.hpp"
@@ -280,4 +282,82 @@ TEST_CASE("a version 1 vault is upgraded to the current schema when opened", "[r
   CHECK(r.exit_code == 0);
   CHECK(v.json({"ls"}).size() == 2);
   CHECK(v.tillid({"verify"}).exit_code == 0);
+}
+
+// Issue 10, class 7: a core of `record start` held the child's name, the interviewer, the
+// title and Ogg pages. The recorder turns core dumps off first thing.
+TEST_CASE("a running recording cannot dump core: RLIMIT_CORE 0 and SIGQUIT leaves no core", "[record][core]") {
+  // Give the recorder every chance to dump: the most core limit we may (it inherits ours), so
+  // only its own setrlimit can make /proc/PID/limits say 0.
+  rlimit lim{};
+  REQUIRE(::getrlimit(RLIMIT_CORE, &lim) == 0);
+  const rlimit saved = lim;
+  lim.rlim_cur = lim.rlim_max;
+  REQUIRE(::setrlimit(RLIMIT_CORE, &lim) == 0);
+  if (lim.rlim_max == 0) WARN("the hard core limit here is already 0; the limit check cannot tell the difference");
+  RecVault v;
+  const std::string interviewer = "Interviewermarkoer-c0re";
+  Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", interviewer}}), "--source", "tone?realtime=1"});
+  ::setrlimit(RLIMIT_CORE, &saved);
+  rec.wait_started();
+
+  // /proc/PID/limits: "Max core file size   0   0   bytes".
+  const std::string limits = rec.proc_file("limits");
+  static const std::regex core_line(R"(Max core file size\s+(\S+)\s+(\S+))");
+  std::smatch m;
+  REQUIRE(std::regex_search(limits, m, core_line));
+  CHECK(m[1] == "0");
+  CHECK(m[2] == "0");
+  // PR_SET_DUMPABLE 0 makes the kernel give /proc/PID to root, which a non-root test sees.
+  if (::getuid() != 0) {
+    struct stat st{};
+    REQUIRE(::stat(("/proc/" + std::to_string(rec.pid)).c_str(), &st) == 0);
+    CHECK(st.st_uid == 0);
+  }
+
+  const fs::path cwd = fs::current_path();
+  REQUIRE(::kill(rec.pid, SIGQUIT) == 0);
+  const int status = rec.wait_status();
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGQUIT);
+  CHECK(!WCOREDUMP(status));  // the kernel's own word that no core was written anywhere
+  CHECK(!fs::exists(cwd / "core"));
+  CHECK(!fs::exists(cwd / ("core." + std::to_string(rec.pid))));
+  // What was stored is recovered at the next unlock as usual.
+  CHECK(v.tillid({"verify"}).exit_code == 0);
+}
+
+// Issue 10, class 8: while `record start` and `record mark` run, their arguments are public.
+TEST_CASE("/proc/PID/cmdline of a running recording and bookmark holds no identifying value", "[record][argv]") {
+  RecVault v;
+  const std::string interviewer = "Interviewermarkoer-5a1e", title = "Titelmarkoer-77c3";
+  const std::string label = "Labelmarkoer-b0c9";
+  Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", interviewer}, {"title", title}}),
+                     "--source", "tone?realtime=1"});
+  const std::string id = rec.wait_started();
+  const std::string cmdline = rec.proc_file("cmdline");
+  REQUIRE(cmdline.find("tone?realtime=1") != std::string::npos);
+  CHECK(cmdline.find(interviewer) == std::string::npos);
+  CHECK(cmdline.find(title) == std::string::npos);
+
+  // The label from standard input; the mark command blocks on it, so it is inspected running.
+  PipedRun mark(v.argv({"--json", "record", "mark", "--fields", "-"}));
+  std::string mark_cmdline;
+  for (int i = 0; i < 500 && mark_cmdline.find("mark") == std::string::npos; ++i) {
+    mark_cmdline = mark.cmdline();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(mark_cmdline.find("mark") != std::string::npos);
+  auto marked = mark.feed(nlohmann::json{{"label", label}}.dump());
+  INFO(marked.err);
+  REQUIRE(marked.exit_code == 0);
+  CHECK(mark_cmdline.find(label) == std::string::npos);
+
+  REQUIRE(v.tillid({"record", "stop"}).exit_code == 0);
+  REQUIRE(rec.wait() == 0);
+  auto s = show(v, id);
+  CHECK(s["interviewer"] == interviewer);
+  CHECK(s["title"] == title);
+  REQUIRE(s["bookmarks"].size() == 1);
+  CHECK(s["bookmarks"][0]["label"] == label);
 }
