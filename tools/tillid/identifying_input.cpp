@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "output.hpp"
 #include "passphrase.hpp"
 #include "tillid/secret.hpp"
 
@@ -43,14 +44,6 @@ Result<Secret> read_document(int fd, const std::string& what) {
   if (len > kMaxFieldsDocument)
     return make_error(Errc::invalid_argument, "the fields in " + what + " are longer than 64 KiB");
   return Secret::copy_of(buf.bytes().first(len));
-}
-
-void wipe_json(nlohmann::json& j) {
-  if (j.is_string()) {
-    wipe(j.get_ref<std::string&>());
-  } else if (j.is_structured()) {
-    for (auto& v : j) wipe_json(v);
-  }
 }
 
 Result<Fields> from_document(const std::string& source, const std::vector<FieldSpec>& specs) {

@@ -141,8 +141,31 @@ nlohmann::json to_json(const ItemInfo& item) {
 }
 
 // Invalid UTF-8 (a file name from a foreign system) is replaced with U+FFFD rather than thrown on.
-void print_json(const nlohmann::json& j) {
-  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+void print_json(nlohmann::json j) {
+  std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::cout << text << "\n";
+  wipe(text);
+  wipe_json(j);
+}
+
+void wipe_json(nlohmann::json& j) {
+  if (j.is_string()) {
+    wipe(j.get_ref<std::string&>());
+  } else if (j.is_structured()) {
+    for (auto& v : j) wipe_json(v);
+  }
+}
+
+void wipe_identifying(CaseInfo& c) {
+  wipe(c.child_name);
+  wipe(c.cpr);
+  wipe(c.notes);
+}
+
+void wipe_identifying(ItemInfo& item) {
+  wipe(item.title);
+  wipe(item.file_name);
+  wipe(item.interviewer);
 }
 
 }  // namespace tillid::cli

@@ -28,6 +28,31 @@ void print_table(const std::vector<std::string>& header,
 
 nlohmann::json to_json(const CaseInfo& c);
 nlohmann::json to_json(const ItemInfo& item);
-void print_json(const nlohmann::json& j);
+// Prints, then wipes the strings of `j` and of the text made from it: JSON output carries
+// names and titles in the clear (issue 10, class 7).
+void print_json(nlohmann::json j);
+
+// Overwrites every string in `j` (identifying values pass through JSON on the way in and out).
+void wipe_json(nlohmann::json& j);
+
+// Overwrites the identifying fields the vault opened (names, CPR, notes, titles, interviewer)
+// once the command is done with them.
+void wipe_identifying(CaseInfo& c);
+void wipe_identifying(ItemInfo& item);
+
+// Wipes the identifying fields of every element of a list when the scope ends.
+template <class T>
+class WipeAllOnExit {
+ public:
+  explicit WipeAllOnExit(std::vector<T>& list) : list_(list) {}
+  ~WipeAllOnExit() {
+    for (auto& x : list_) wipe_identifying(x);
+  }
+  WipeAllOnExit(const WipeAllOnExit&) = delete;
+  WipeAllOnExit& operator=(const WipeAllOnExit&) = delete;
+
+ private:
+  std::vector<T>& list_;
+};
 
 }  // namespace tillid::cli

@@ -139,7 +139,7 @@ void register_case(CLI::App& app, GlobalOptions& g, Action& action) {
       nc.notes = (*fields)["notes"];
       return with_vault(g, [&](Vault& v) -> Result<int> {
         TILLID_ASSIGN(CaseInfo c, v.add_case(nc));
-        WipeOnExit wipe_reply{&c.child_name, &c.cpr, &c.notes};
+        WipeOnExit wipe_reply{&c.child_name, &c.cpr, &c.notes};  // what add_case returns, opened
         if (g.json) print_json(to_json(c));
         else std::cout << "Opened case " << printable(c.case_number) << " (id " << c.id << ").\n";
         return kOk;
@@ -152,6 +152,7 @@ void register_case(CLI::App& app, GlobalOptions& g, Action& action) {
     action = [&g] {
       return with_vault(g, [&](Vault& v) -> Result<int> {
         TILLID_ASSIGN(auto cases, v.cases());
+        WipeAllOnExit wipe_cases(cases);
         if (g.json) {
           nlohmann::json j = nlohmann::json::array();
           for (const auto& c : cases) j.push_back(to_json(c));
@@ -186,6 +187,7 @@ void register_doc(CLI::App& app, GlobalOptions& g, Action& action) {
       if (!fields) return fail(fields.error());
       return with_vault(g, [&](Vault& v) -> Result<int> {
         TILLID_ASSIGN(CaseInfo c, v.find_case(args->case_ref));
+        WipeOnExit wipe_case{&c.child_name, &c.cpr, &c.notes};
         std::string title = (*fields)["title"].empty() ? args->file.filename().string() : (*fields)["title"];
         WipeOnExit wipe_title{&title};
         TILLID_ASSIGN(ItemInfo item, v.add_document_file(c.id, args->file, title));
@@ -209,12 +211,15 @@ void register_ls(CLI::App& app, GlobalOptions& g, Action& action) {
         std::optional<std::string> filter;
         std::map<std::string, std::string> numbers;  // case id → case number
         TILLID_ASSIGN(auto cases, v.cases());
+        WipeAllOnExit wipe_cases(cases);
         for (const auto& c : cases) numbers[c.id] = c.case_number;
         if (!case_ref->empty()) {
           TILLID_ASSIGN(CaseInfo c, v.find_case(*case_ref));
+          WipeOnExit wipe_case{&c.child_name, &c.cpr, &c.notes};
           filter = c.id;
         }
         TILLID_ASSIGN(auto items, v.items(filter));
+        WipeAllOnExit wipe_items(items);
         if (g.json) {
           nlohmann::json j = nlohmann::json::array();
           for (const auto& it : items) {
@@ -246,6 +251,7 @@ void register_get(CLI::App& app, GlobalOptions& g, Action& action) {
     action = [&g, args] {
       return with_vault(g, [&](Vault& v) -> Result<int> {
         TILLID_ASSIGN(ItemInfo item, v.fetch_to_file(args->item, args->out));
+        WipeOnExit wipe_item{&item.title, &item.file_name, &item.interviewer};
         if (g.json) print_json(to_json(item));
         else std::cout << "Wrote " << printable(args->out.string()) << " (" << format_size(item.size)
                        << "), authenticated; SHA-256 " << to_hex(item.sha256) << "\n";
