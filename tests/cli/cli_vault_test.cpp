@@ -1,5 +1,8 @@
 // The `tillid` command end to end: the demo flow, errors with their exit codes, tampering,
 // identifying values kept off argv, safe text output, global options anywhere.
+#include <poll.h>
+#include <pty.h>
+
 #include "cli_fixture.hpp"
 
 using namespace tillid::test;
@@ -345,4 +348,52 @@ TEST_CASE("global options work after the subcommand too", "[cli][options]") {
   CHECK(nlohmann::json::parse(cases.out)[0]["creator"] == "local:after-subcommand");
   // A subcommand's own options still belong to it, and unknown ones are still errors.
   CHECK(run({t, "ls", "--frobnicate", "--vault", vault, "--passphrase-file", pass}).exit_code == 2);
+}
+
+// Issue 10, class 8: at a terminal the values are asked for, and what is typed is not shown.
+TEST_CASE("at a terminal, identifying values are asked for without echo", "[cli][argv][tty]") {
+  CliVault v;
+  const auto argv = v.argv({"case", "add", "--number", "C1", "--municipality", "0101"});
+  int master = -1;
+  const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  std::string screen;
+  // Reads what the program shows until `what` appears (or it ends, or 20 s pass).
+  auto read_until = [&](const std::string& what) {
+    for (int i = 0; i < 200 && screen.find(what) == std::string::npos; ++i) {
+      pollfd p{master, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[512];
+      const ssize_t n = ::read(master, buf, sizeof buf);
+      if (n <= 0) break;
+      screen.append(buf, static_cast<std::size_t>(n));
+    }
+    return screen.find(what) != std::string::npos;
+  };
+  auto type = [&](const std::string& line) { REQUIRE(::write(master, line.data(), line.size()) == ssize_t(line.size())); };
+  REQUIRE(read_until("Child's name"));
+  type("Navnmarkoer Ptyx\n");
+  REQUIRE(read_until("CPR number"));
+  type("121212-1212\n");
+  REQUIRE(read_until("Notes"));
+  type("\n");  // optional: left out
+  CHECK(read_until("Opened case C1"));
+  read_until("\x01 never shown: read to the end");  // until the program closes the terminal
+  CHECK(wait_exit(pid) == 0);
+  ::close(master);
+  INFO(screen);
+  CHECK(screen.find("Navnmarkoer") == std::string::npos);
+  CHECK(screen.find("121212-1212") == std::string::npos);
+  auto cases = v.json({"case", "ls"});
+  REQUIRE(cases.size() == 1);
+  CHECK(cases[0]["child_name"] == "Navnmarkoer Ptyx");
+  CHECK(cases[0]["cpr"] == "121212-1212");
+  CHECK(cases[0]["notes"] == "");
 }
