@@ -168,7 +168,8 @@ TEST_CASE("verify names a tampered item and exits 1", "[cli]") {
 TEST_CASE("every command has --help", "[cli]") {
   for (std::vector<std::string> cmd : std::vector<std::vector<std::string>>{
            {}, {"init"}, {"key"}, {"key", "add"}, {"key", "remove"}, {"key", "ls"}, {"case"}, {"case", "add"},
-           {"case", "ls"}, {"doc"}, {"doc", "add"}, {"ls"}, {"get"}, {"verify"}}) {
+           {"case", "ls"}, {"doc"}, {"doc", "add"}, {"ls"}, {"get"}, {"verify"}, {"record", "start"},
+           {"record", "mark"}}) {
     cmd.insert(cmd.begin(), tillid_program().string());
     cmd.push_back("--help");
     auto r = run(cmd);

@@ -52,6 +52,9 @@ const char* kExitCodes =
     "or not allowed; 4 not found; 5 I/O error or disk full; 6 not a vault; 7 already exists; "
     "70 internal error.";
 
+const char* kGlobalOptionsNote =
+    "Global options (--vault, --json, --passphrase-file, --actor) may come before or after the command.";
+
 std::string default_operator() {
   const char* user = std::getenv("USER");
   return std::string("local:") + (user && *user ? user : "operator");
@@ -71,7 +74,7 @@ int main(int argc, char** argv) {
     return kInternal;
   }
   CLI::App app{"Tillid: encrypted evidence vault for forensic interviews.", "tillid"};
-  app.footer(kExitCodes);
+  app.footer(std::string(kGlobalOptionsNote) + "\n" + kExitCodes);
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every command");
   // Global options are also accepted after the subcommand (`tillid ls --json`), as in git:
