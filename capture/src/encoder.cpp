@@ -54,7 +54,7 @@ int ChunkEncoder::on_page(void* user, const unsigned char* page, std::int32_t le
     }
     self->preskip_ = page[body + 10] | (page[body + 11] << 8);
   }
-  self->pending_.insert(self->pending_.end(), page, page + len);
+  self->pending_.append({page, static_cast<std::size_t>(len)});
   // A page whose granule is -1 ends inside a packet that continues on the next page; a
   // chunk may not end there or its stream would not decode up to its end.
   const std::int64_t granule = read_granule(page);
@@ -81,7 +81,6 @@ Result<std::unique_ptr<ChunkEncoder>> ChunkEncoder::create(AudioFormat input, co
   std::unique_ptr<ChunkEncoder> self(new ChunkEncoder());
   self->emit_ = std::move(emit);
   self->channels_ = input.channels;
-  self->pending_.reserve(16384);
 
   std::unique_ptr<OggOpusComments, CommentsDeleter> comments(ope_comments_create());
   if (!comments) return make_error(Errc::internal, "Opus encoder: out of memory creating comments");
@@ -155,7 +154,7 @@ Result<void> ChunkEncoder::emit_complete_pages(bool one_chunk) {
     begin = mark.offset;
   }
   // Keep any pages that end inside a continued packet for the next chunk.
-  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(begin));
+  pending_.erase_front(begin);
   page_ends_.clear();
   return {};
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tillid/capture.hpp"
+#include "tillid/secret.hpp"
 
 struct OggOpusEnc;
 
@@ -48,7 +49,7 @@ class ChunkEncoder {
     std::int64_t granule;
     bool eos;
   };
-  std::vector<std::uint8_t> pending_;  // pages written by libopusenc, not yet emitted
+  SecureBytes pending_{16384};  // pages written by libopusenc, not yet emitted (sodium memory)
   std::vector<PageEnd> page_ends_;
   std::int64_t preskip_ = -1;
   bool eos_ = false;

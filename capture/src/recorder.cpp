@@ -10,13 +10,15 @@
 #include "encoder.hpp"
 #include "monitor.hpp"
 #include "tillid/capture.hpp"
+#include "tillid/secret.hpp"
 
 namespace tillid::capture {
 namespace {
 
 AudioTime to_audio_time(std::int64_t frames, int rate) { return AudioTime(frames * 48000 / rate); }
 
-// Single-producer single-consumer ring of interleaved samples. The producer never blocks:
+// Single-producer single-consumer ring of interleaved samples, in sodium memory like every
+// PCM buffer here (interview audio must not reach swap or a core dump). The producer never blocks:
 // when the ring is full the newest audio is dropped (and counted), because blocking would
 // only move the loss into the device.
 class SampleRing {
@@ -31,8 +33,8 @@ class SampleRing {
       n = std::min(in.size(), buf_.size() - size_);
       const std::size_t tail = (head_ + size_) % buf_.size();
       const std::size_t first = std::min(n, buf_.size() - tail);
-      std::copy_n(in.begin(), first, buf_.begin() + static_cast<std::ptrdiff_t>(tail));
-      std::copy_n(in.begin() + static_cast<std::ptrdiff_t>(first), n - first, buf_.begin());
+      std::copy_n(in.begin(), first, buf_.data() + tail);
+      std::copy_n(in.begin() + static_cast<std::ptrdiff_t>(first), n - first, buf_.data());
       size_ += n;
     }
     cv_.notify_one();
@@ -54,8 +56,8 @@ class SampleRing {
     cv_.wait(lock, [&] { return size_ >= want || closed_; });
     const std::size_t n = std::min(out.size(), size_);
     const std::size_t first = std::min(n, buf_.size() - head_);
-    std::copy_n(buf_.begin() + static_cast<std::ptrdiff_t>(head_), first, out.begin());
-    std::copy_n(buf_.begin(), n - first, out.begin() + static_cast<std::ptrdiff_t>(first));
+    std::copy_n(buf_.data() + head_, first, out.begin());
+    std::copy_n(buf_.data(), n - first, out.begin() + static_cast<std::ptrdiff_t>(first));
     head_ = (head_ + n) % buf_.size();
     size_ -= n;
     return n;
@@ -64,7 +66,7 @@ class SampleRing {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::int16_t> buf_;
+  SecureArray<std::int16_t> buf_;
   std::size_t head_ = 0;
   std::size_t size_ = 0;
   bool closed_ = false;
@@ -168,7 +170,8 @@ Result<RecorderStatus> Recorder::run() {
   // 100 ms blocks: small enough to keep memory and latency low, large enough that the
   // per-call overhead of libopusenc does not show.
   const std::size_t block_frames = static_cast<std::size_t>(std::max(1, format.rate / 10));
-  std::vector<std::int16_t> block(block_frames * channels);
+  SecureArray<std::int16_t> block_mem(block_frames * channels);
+  const std::span<std::int16_t> block = block_mem.span();
   std::optional<Error> source_error;
 
   if (!im.source->live()) {
@@ -177,7 +180,7 @@ Result<RecorderStatus> Recorder::run() {
       std::size_t want = block_frames;
       if (limit_frames >= 0) want = std::min<std::size_t>(want, static_cast<std::size_t>(limit_frames - read_frames));
       if (want == 0) break;
-      auto n = im.source->read(std::span(block).first(want * channels));
+      auto n = im.source->read(block.first(want * channels));
       if (!n) {
         source_error = n.error();
         break;
@@ -188,7 +191,7 @@ Result<RecorderStatus> Recorder::run() {
         std::lock_guard lock(im.mu);
         im.status.captured = to_audio_time(read_frames, format.rate);
       }
-      if (auto r = process(std::span(block).first(*n * channels)); !r) return fail(r.error());
+      if (auto r = process(block.first(*n * channels)); !r) return fail(r.error());
     }
   } else {
     const auto ring_frames = static_cast<std::size_t>(im.settings.live_buffer.count() * format.rate / 48000);
@@ -196,20 +199,21 @@ Result<RecorderStatus> Recorder::run() {
     std::optional<Error> capture_error;
     std::thread capture([&] {
       // 50 ms reads: the device buffer is 500 ms, so this thread is always back in time.
-      std::vector<std::int16_t> period(static_cast<std::size_t>(std::max(1, format.rate / 20)) * channels);
+      SecureArray<std::int16_t> period_mem(static_cast<std::size_t>(std::max(1, format.rate / 20)) * channels);
+      const std::span<std::int16_t> period = period_mem.span();
       std::int64_t read_frames = 0;
       std::int64_t dropped_frames = 0;
       while (!im.stop_requested.load(std::memory_order_relaxed)) {
         std::size_t want = period.size() / channels;
         if (limit_frames >= 0) want = std::min<std::size_t>(want, static_cast<std::size_t>(limit_frames - read_frames));
         if (want == 0) break;
-        auto n = im.source->read(std::span(period).first(want * channels));
+        auto n = im.source->read(period.first(want * channels));
         if (!n) {
           capture_error = n.error();
           break;
         }
         if (*n == 0) break;
-        const std::size_t stored = ring.push(std::span(period).first(*n * channels));
+        const std::size_t stored = ring.push(period.first(*n * channels));
         read_frames += static_cast<std::int64_t>(*n);
         dropped_frames += static_cast<std::int64_t>(*n - stored / channels);
         std::lock_guard lock(im.mu);
@@ -223,7 +227,7 @@ Result<RecorderStatus> Recorder::run() {
     for (;;) {
       const std::size_t n = ring.pop(block, block.size());
       if (n == 0) break;
-      encoded = process(std::span(block).first(n - n % channels));
+      encoded = process(block.first(n - n % channels));
       if (!encoded) {
         // The sink or encoder failed: stop the device and discard what is left.
         im.stop_requested.store(true);

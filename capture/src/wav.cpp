@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tillid/capture_wav.hpp"
+#include "tillid/secret.hpp"
 
 namespace tillid::capture {
 namespace {
@@ -204,15 +205,15 @@ class WavSource final : public AudioSource {
     std::size_t frames = std::min<std::uint64_t>(out.size() / channels, remaining_ / layout_.block_align);
     std::size_t done = 0;
     while (done < frames) {
-      const std::size_t n = std::min(frames - done, sizeof(bytes_) / layout_.block_align);
+      const std::size_t n = std::min(frames - done, bytes_.size() / layout_.block_align);
       const std::size_t want = n * layout_.block_align;
-      const std::size_t got = std::fread(bytes_, 1, want, file_.get());
+      const std::size_t got = std::fread(bytes_.data(), 1, want, file_.get());
       if (got != want) {
         if (std::ferror(file_.get()))
           return make_error(Errc::io, "reading " + path_ + " failed: " + std::strerror(errno));
         return make_error(Errc::corrupt, path_ + " became shorter while it was being read");
       }
-      convert_to_s16(layout_.encoding, {bytes_, got}, out.subspan(done * channels, n * channels));
+      convert_to_s16(layout_.encoding, {bytes_.data(), got}, out.subspan(done * channels, n * channels));
       done += n;
     }
     remaining_ -= std::uint64_t{done} * layout_.block_align;
@@ -224,7 +225,7 @@ class WavSource final : public AudioSource {
   WavLayout layout_;
   std::string path_;
   std::uint64_t remaining_;
-  std::uint8_t bytes_[16384];
+  SecureArray<std::uint8_t> bytes_{16384};  // raw PCM, in sodium memory
 };
 
 }  // namespace
@@ -237,16 +238,20 @@ Result<std::unique_ptr<AudioSource>> open_wav(const std::filesystem::path& path)
     return make_error(err == ENOENT ? Errc::not_found : Errc::io,
                       "cannot open WAV file " + name + ": " + std::strerror(err));
   }
+  // Unbuffered: fread fills our sodium-memory buffers directly, so no copy of the audio
+  // stays behind in stdio's heap buffer.
+  std::setvbuf(file.get(), nullptr, _IONBF, 0);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
     return make_error(Errc::invalid_argument, name + " is not a regular file");
   const std::uint64_t size = std::filesystem::file_size(path, ec);
   if (ec) return make_error(Errc::io, "cannot get the size of " + name + ": " + ec.message());
 
-  std::vector<std::uint8_t> head(static_cast<std::size_t>(std::min<std::uint64_t>(size, kWavMaxHeaderBytes)));
+  // The header read may run into the first samples: sodium memory too.
+  SecureArray<std::uint8_t> head(static_cast<std::size_t>(std::min<std::uint64_t>(size, kWavMaxHeaderBytes)));
   if (std::fread(head.data(), 1, head.size(), file.get()) != head.size())
     return make_error(Errc::io, "reading the header of " + name + " failed");
-  auto layout = parse_wav_header(head, size);
+  auto layout = parse_wav_header(head.span(), size);
   if (!layout) return make_error(layout.error().code, name + ": " + layout.error().message);
   if (std::fseek(file.get(), static_cast<long>(layout->data_offset), SEEK_SET) != 0)
     return make_error(Errc::io, "seeking in " + name + " failed");

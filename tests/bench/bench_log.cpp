@@ -33,6 +33,7 @@ static LogEvent make_event(std::uint64_t i) {
 }
 
 int main(int argc, char** argv) {
+  if (!tillid::disable_core_dumps()) return 70;  // holds vault keys and plaintext (issue 10, class 7)
   const std::uint64_t n = argc > 1 ? std::stoull(argv[1]) : 1000000;
   const fs::path dir = argc > 2 ? fs::path(argv[2]) : fs::temp_directory_path() / ("tillid-bench-log-" + std::to_string(::getpid()));
   fs::remove_all(dir);

@@ -132,6 +132,7 @@ Run run_opusenc(const fs::path& wav, const fs::path& scratch) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (!tillid::disable_core_dumps()) return 70;  // holds vault keys and plaintext (issue 10, class 7)
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s SPEECH.wav [runs=5]\n", argv[0]);
     return 2;

@@ -198,6 +198,7 @@ std::string load_average() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (!tillid::disable_core_dumps()) return 70;  // holds vault keys and plaintext (issue 10, class 7)
   if (argc >= 2 && std::strcmp(argv[1], "--phase") == 0) {
     if (argc == 5 && std::strcmp(argv[2], "add") == 0) return phase_add(argv[3], argv[4]);
     if (argc == 6 && std::strcmp(argv[2], "fetch") == 0) return phase_fetch(argv[3], argv[4], argv[5]);

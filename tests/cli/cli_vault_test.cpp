@@ -1,12 +1,16 @@
-// The `tillid` command end to end: the demo flow, errors with their exit codes, tampering.
+// The `tillid` command end to end: the demo flow, errors with their exit codes, tampering,
+// identifying values kept off argv, safe text output, global options anywhere.
+#include <poll.h>
+#include <pty.h>
+
 #include "cli_fixture.hpp"
 
 using namespace tillid::test;
 
 TEST_CASE("init, case, doc add, ls, get and verify round-trip a document", "[cli]") {
   CliVault v;
-  REQUIRE(v.tillid({"case", "add", "--number", "BH-2026-0042", "--municipality", "0101",
-                    "--child-name", "Testbarn Zyxwvu", "--cpr", "010203-9999"}).exit_code == 0);
+  REQUIRE(v.tillid({"case", "add", "--number", "BH-2026-0042", "--municipality", "0101", "--fields",
+                    v.fields({{"child_name", "Testbarn Zyxwvu"}, {"cpr", "010203-9999"}})}).exit_code == 0);
   auto input = v.tmp / "journal.pdf";
   write_random_file(input, 300 * 1024 + 7, 42);
   auto added = v.json({"doc", "add", "--case", "BH-2026-0042", input.string()});
@@ -164,7 +168,8 @@ TEST_CASE("verify names a tampered item and exits 1", "[cli]") {
 TEST_CASE("every command has --help", "[cli]") {
   for (std::vector<std::string> cmd : std::vector<std::vector<std::string>>{
            {}, {"init"}, {"key"}, {"key", "add"}, {"key", "remove"}, {"key", "ls"}, {"case"}, {"case", "add"},
-           {"case", "ls"}, {"doc"}, {"doc", "add"}, {"ls"}, {"get"}, {"verify"}}) {
+           {"case", "ls"}, {"doc"}, {"doc", "add"}, {"ls"}, {"get"}, {"verify"}, {"record", "start"},
+           {"record", "mark"}}) {
     cmd.insert(cmd.begin(), tillid_program().string());
     cmd.push_back("--help");
     auto r = run(cmd);
@@ -172,4 +177,224 @@ TEST_CASE("every command has --help", "[cli]") {
     CHECK(r.exit_code == 0);
     CHECK(r.out.find("Usage") != std::string::npos);
   }
+}
+
+// Issue 10, class 8: an identifying value given as an argument is readable by every local user
+// in /proc/PID/cmdline while the command runs; the old options are refused, the values come
+// from a JSON document (file or standard input) or a no-echo prompt.
+TEST_CASE("identifying values are refused on the command line and read from --fields", "[cli][argv]") {
+  CliVault v;
+  REQUIRE(v.tillid({"case", "add", "--number", "C1", "--municipality", "0101"}).exit_code == 0);
+  auto doc = v.tmp / "doc.txt";
+  write_file(doc, "x");
+  const auto before = tree_fingerprint(v.vault);
+  for (std::vector<std::string> cmd : std::vector<std::vector<std::string>>{
+           {"case", "add", "--number", "C2", "--municipality", "0101", "--child-name", "Navnmarkoer Qwxz"},
+           {"case", "add", "--number", "C2", "--municipality", "0101", "--cpr", "010203-9999"},
+           {"case", "add", "--number", "C2", "--municipality", "0101", "--notes", "secret notes"},
+           {"doc", "add", "--case", "C1", "--title", "Titelmarkoer", doc.string()},
+           {"record", "start", "--case", "C1", "--interviewer", "Anne", "--source", "tone?duration=1"},
+           {"record", "start", "--case", "C1", "--title", "Titelmarkoer", "--source", "tone?duration=1"},
+           {"record", "mark", "a label"}}) {
+    auto r = v.tillid(cmd);
+    INFO(cmd[0] << " " << cmd[1] << ": " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("no longer accepted") != std::string::npos);
+    CHECK(r.err.find("--fields") != std::string::npos);
+  }
+  CHECK(tree_fingerprint(v.vault) == before);  // refused before the vault was even opened
+
+  SECTION("no terminal and no --fields: a required value fails at once, naming --fields") {
+    auto r = v.tillid({"record", "start", "--case", "C1", "--source", "tone?duration=1"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("no terminal") != std::string::npos);
+    CHECK(r.err.find("--fields") != std::string::npos);
+    CHECK(tree_fingerprint(v.vault) == before);
+    // Standard input at end (/dev/null in the test runner) is an error too, not a wait.
+    auto empty = v.tillid({"record", "start", "--case", "C1", "--fields", "-", "--source", "tone?duration=1"});
+    CHECK(empty.exit_code == 2);
+    CHECK(empty.err.find("standard input") != std::string::npos);
+  }
+  SECTION("a document with an unknown member or a non-string value is refused") {
+    auto typo = v.tillid({"case", "add", "--number", "C2", "--municipality", "0101", "--fields",
+                          v.fields({{"child_nmae", "Navnmarkoer Qwxz"}})});
+    CHECK(typo.exit_code == 2);
+    CHECK(typo.err.find("unknown member \"child_nmae\"") != std::string::npos);
+    CHECK(typo.err.find("Navnmarkoer") == std::string::npos);  // a value is never echoed
+    auto number = v.tillid({"case", "add", "--number", "C2", "--municipality", "0101", "--fields",
+                            v.fields({{"cpr", 10203}})});
+    CHECK(number.exit_code == 2);
+    CHECK(v.json({"case", "ls"}).size() == 1);
+  }
+  SECTION("--fields - reads the document from standard input") {
+    PipedRun r(v.argv({"--json", "case", "add", "--number", "C2", "--municipality", "0101", "--fields", "-"}));
+    auto done = r.feed(R"({"child_name": "Navnmarkoer Qwxz", "cpr": "010203-9999", "notes": "n"})");
+    INFO(done.err);
+    REQUIRE(done.exit_code == 0);
+    auto c = nlohmann::json::parse(done.out);
+    CHECK(c["child_name"] == "Navnmarkoer Qwxz");
+    CHECK(c["cpr"] == "010203-9999");
+    auto title = v.json({"doc", "add", "--case", "C2", "--fields", v.fields({{"title", "Underretning"}}), doc.string()});
+    CHECK(title["title"] == "Underretning");
+  }
+}
+
+TEST_CASE("/proc/PID/cmdline of a running case add or doc add holds no identifying value", "[cli][argv]") {
+  CliVault v;
+  const std::string name = "Navnmarkoer Qwxz", cpr = "121212-1212", notes = "Notemarkoer 5e1", title = "Titelmarkoer 9d";
+  // The commands block reading their fields from the pipe: they are running, and every
+  // local user could read their arguments now.
+  PipedRun add_case(v.argv({"case", "add", "--number", "C1", "--municipality", "0101", "--fields", "-"}));
+  std::string cmdline;
+  for (int i = 0; i < 500 && cmdline.find("--fields") == std::string::npos; ++i) {
+    cmdline = add_case.cmdline();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(cmdline.find("municipality") != std::string::npos);  // we read the right process
+  auto done = add_case.feed(nlohmann::json{{"child_name", name}, {"cpr", cpr}, {"notes", notes}}.dump());
+  INFO(done.err);
+  REQUIRE(done.exit_code == 0);
+  for (const auto& secret : {name, cpr, notes}) CHECK(cmdline.find(secret) == std::string::npos);
+
+  auto doc = v.tmp / "doc.txt";
+  write_file(doc, "x");
+  PipedRun add_doc(v.argv({"doc", "add", "--case", "C1", "--fields", "-", doc.string()}));
+  cmdline.clear();
+  for (int i = 0; i < 500 && cmdline.find("doc.txt") == std::string::npos; ++i) {
+    cmdline = add_doc.cmdline();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(cmdline.find("doc.txt") != std::string::npos);
+  done = add_doc.feed(nlohmann::json{{"title", title}}.dump());
+  REQUIRE(done.exit_code == 0);
+  CHECK(cmdline.find(title) == std::string::npos);
+  CHECK(v.json({"case", "ls"})[0]["child_name"] == name);
+  CHECK(v.json({"ls"})[0]["title"] == title);
+}
+
+// Issue 10, class 10: a title, file name or case number is data, never terminal control.
+TEST_CASE("control characters in titles and file names do not reach the terminal raw", "[cli][output]") {
+  CliVault v;
+  REQUIRE(v.tillid({"case", "add", "--number", "C1", "--municipality", "0101"}).exit_code == 0);
+  // A file name may hold ESC and newline (Linux allows every byte but '/' and NUL).
+  const std::string evil_name = "evil\x1b[2J\x1b]0;owned\x07\nFAKE\rROW.pdf";
+  auto evil = v.tmp / evil_name;
+  write_file(evil, "content");
+  auto stored = v.tillid({"doc", "add", "--case", "C1", evil.string()});
+  INFO(stored.err);
+  REQUIRE(stored.exit_code == 0);
+  // C1 controls (U+009B is CSI to many terminals) and a right-to-left override in a title.
+  const std::string c1_title = "Samtale \xc2\x9b" "2J \xe2\x80\xae" "fdp.exe";
+  auto plain = v.tmp / "plain.txt";
+  write_file(plain, "p");
+  REQUIRE(v.tillid({"doc", "add", "--case", "C1", "--fields", v.fields({{"title", c1_title}}), plain.string()})
+              .exit_code == 0);
+
+  auto raw_controls = [](const std::string& s) {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if ((c < 0x20 && c != '\n') || c == 0x7f) return true;
+      if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+          static_cast<unsigned char>(s[i + 1]) <= 0x9f)
+        return true;
+      if (s.compare(i, 3, "\xe2\x80\xae") == 0) return true;
+    }
+    return false;
+  };
+  CHECK(!raw_controls(stored.out));
+  CHECK(stored.out.find("evil\\x1b[2J\\x1b]0;owned\\x07\\x0aFAKE\\x0dROW.pdf") != std::string::npos);
+
+  auto ls = v.tillid({"ls"});
+  REQUIRE(ls.exit_code == 0);
+  CHECK(!raw_controls(ls.out));
+  CHECK(std::count(ls.out.begin(), ls.out.end(), '\n') == 3);  // header + two rows: no faked row
+  CHECK(ls.out.find("\\x0aFAKE\\x0dROW.pdf") != std::string::npos);
+  CHECK(ls.out.find("Samtale \\u{009b}2J \\u{202e}fdp.exe") != std::string::npos);
+
+  // JSON keeps the exact strings (its own escaping makes them safe).
+  auto items = v.json({"ls"});
+  std::vector<std::string> titles;
+  for (const auto& it : items) titles.push_back(it["title"]);
+  CHECK(std::find(titles.begin(), titles.end(), evil_name) != titles.end());
+  CHECK(std::find(titles.begin(), titles.end(), c1_title) != titles.end());
+
+  // An error quoting what the user typed is neutralised too.
+  auto err = v.tillid({"doc", "add", "--case", "NO\x1b[2JSUCH", plain.string()});
+  CHECK(err.exit_code == 4);
+  CHECK(!raw_controls(err.err));
+  CHECK(err.err.find("NO\\x1b[2JSUCH") != std::string::npos);
+}
+
+// Issue 10, class 10: `tillid ls --json`, `tillid init --passphrase-file F` as in git.
+TEST_CASE("global options work after the subcommand too", "[cli][options]") {
+  TempDir tmp;
+  const auto vault = (tmp / "vault").string(), pass = (tmp / "pass.txt").string();
+  write_file(pass, "correct horse battery staple\n");
+  const auto t = tillid_program().string();
+  auto init = run({t, "init", "--kdf", "minimum", "--vault", vault, "--passphrase-file", pass});
+  INFO(init.err);
+  REQUIRE(init.exit_code == 0);
+  REQUIRE(run({t, "case", "add", "--number", "C1", "--municipality", "0101", "--vault", vault, "--passphrase-file",
+               pass, "--actor", "local:after-subcommand"}).exit_code == 0);
+  auto ls = run({t, "ls", "--json", "--vault", vault, "--passphrase-file", pass});
+  INFO(ls.err);
+  REQUIRE(ls.exit_code == 0);
+  CHECK(nlohmann::json::parse(ls.out).is_array());
+  // Nested subcommands, and global options split either side of the subcommand.
+  auto keys = run({t, "--vault", vault, "key", "ls", "--json", "--passphrase-file", pass});
+  REQUIRE(keys.exit_code == 0);
+  CHECK(nlohmann::json::parse(keys.out).size() == 1);
+  auto cases = run({t, "case", "ls", "--passphrase-file", pass, "--json", "--vault", vault});
+  REQUIRE(cases.exit_code == 0);
+  CHECK(nlohmann::json::parse(cases.out)[0]["creator"] == "local:after-subcommand");
+  // A subcommand's own options still belong to it, and unknown ones are still errors.
+  CHECK(run({t, "ls", "--frobnicate", "--vault", vault, "--passphrase-file", pass}).exit_code == 2);
+}
+
+// Issue 10, class 8: at a terminal the values are asked for, and what is typed is not shown.
+TEST_CASE("at a terminal, identifying values are asked for without echo", "[cli][argv][tty]") {
+  CliVault v;
+  const auto argv = v.argv({"case", "add", "--number", "C1", "--municipality", "0101"});
+  int master = -1;
+  const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  std::string screen;
+  // Reads what the program shows until `what` appears (or it ends, or 20 s pass).
+  auto read_until = [&](const std::string& what) {
+    for (int i = 0; i < 200 && screen.find(what) == std::string::npos; ++i) {
+      pollfd p{master, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[512];
+      const ssize_t n = ::read(master, buf, sizeof buf);
+      if (n <= 0) break;
+      screen.append(buf, static_cast<std::size_t>(n));
+    }
+    return screen.find(what) != std::string::npos;
+  };
+  auto type = [&](const std::string& line) { REQUIRE(::write(master, line.data(), line.size()) == ssize_t(line.size())); };
+  REQUIRE(read_until("Child's name"));
+  type("Navnmarkoer Ptyx\n");
+  REQUIRE(read_until("CPR number"));
+  type("121212-1212\n");
+  REQUIRE(read_until("Notes"));
+  type("\n");  // optional: left out
+  CHECK(read_until("Opened case C1"));
+  read_until("\x01 never shown: read to the end");  // until the program closes the terminal
+  CHECK(wait_exit(pid) == 0);
+  ::close(master);
+  INFO(screen);
+  CHECK(screen.find("Navnmarkoer") == std::string::npos);
+  CHECK(screen.find("121212-1212") == std::string::npos);
+  auto cases = v.json({"case", "ls"});
+  REQUIRE(cases.size() == 1);
+  CHECK(cases[0]["child_name"] == "Navnmarkoer Ptyx");
+  CHECK(cases[0]["cpr"] == "121212-1212");
+  CHECK(cases[0]["notes"] == "");
 }

@@ -30,8 +30,8 @@ struct Bundle : CliVault {
   std::string content;  // content file name in the bundle
 
   explicit Bundle(const std::string& file_name = "Afhoering journal.pdf", std::uint64_t size = 70 * 1024 + 3) {
-    REQUIRE(tillid({"case", "add", "--number", "BH-2026-0042", "--municipality", "0101", "--child-name",
-                    "Testbarn Zyxwvu", "--cpr", "010203-9999"}).exit_code == 0);
+    REQUIRE(tillid({"case", "add", "--number", "BH-2026-0042", "--municipality", "0101", "--fields",
+                    fields({{"child_name", "Testbarn Zyxwvu"}, {"cpr", "010203-9999"}})}).exit_code == 0);
     input = tmp / file_name;
     write_random_file(input, size, 7);
     id = json({"doc", "add", "--case", "BH-2026-0042", input.string()})["id"].get<std::string>();
@@ -541,8 +541,9 @@ TEST_CASE("a recording exports as <item id>.opus that opusinfo accepts, duration
   };
   REQUIRE(tillid({"init", "--kdf", "minimum"}).exit_code == 0);
   REQUIRE(tillid({"case", "add", "--number", "BH-REC-1", "--municipality", "0101"}).exit_code == 0);
-  auto rec = tillid({"--json", "record", "start", "--case", "BH-REC-1", "--interviewer", "Anne Jensen", "--source",
-                     "tone?duration=3"});
+  write_file(tmp / "fields.json", R"({"interviewer": "Anne Jensen"})");
+  auto rec = tillid({"--json", "record", "start", "--case", "BH-REC-1", "--fields", (tmp / "fields.json").string(),
+                     "--source", "tone?duration=3"});
   INFO(rec.err);
   REQUIRE(rec.exit_code == 0);
   const std::string id = nlohmann::json::parse(rec.out)["id"];

@@ -37,7 +37,7 @@ TEST_CASE("killing a recording at random points keeps everything up to the cut",
     double elapsed = 0;
     double acknowledged = 0;  // the last "stored" position the recorder reported before the kill
     {
-      Background rec(v, {"--case", "C1", "--interviewer", "A", "--source", "tone?realtime=1"},
+      Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", "tone?realtime=1"},
                      "crash-" + std::to_string(i));  // fresh files: never read the last run's start line
       id = rec.wait_started();
       // The tone's clock starts right after this line: the Recorder begins reading at once.

@@ -60,6 +60,15 @@ struct Background {
     if (!exit_code) exit_code = wait_exit(pid);
     return *exit_code;
   }
+  // Waits and returns the raw wait status (to see a signal and whether it dumped core).
+  int wait_status() {
+    const int status = tillid::test::wait_status(pid);
+    exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return status;
+  }
+  std::string proc_file(const std::string& name) const {
+    return read_file("/proc/" + std::to_string(pid) + "/" + name);
+  }
   std::string err_text() const { return read_file(err); }
   // Waits until stderr says the recording started; returns its item id.
   std::string wait_started(std::chrono::seconds limit = std::chrono::seconds(30)) {

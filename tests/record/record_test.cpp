@@ -1,6 +1,8 @@
 // `tillid record`, end to end through the real binary: Danish speech in, the same speech out
 // of the vault; no plaintext on disk at any time; bookmarks over the control socket; alarms;
 // the mirror; a bad source changes nothing; a version 1 schema is upgraded.
+#include <sys/resource.h>
+
 #include <cmath>
 
 #include "record_support.hpp"
@@ -69,8 +71,8 @@ TEST_CASE("Danish speech recorded from a WAV comes back as the same speech", "[r
   require_tool("opusinfo");
   RecVault v;
   const fs::path wav = make_speech(v);
-  auto r = v.tillid({"--json", "record", "start", "--case", "C1", "--interviewer", "Anne Jensen", "--title",
-                     "Samtale 1", "--source", "wav:" + wav.string()});
+  auto r = v.tillid({"--json", "record", "start", "--case", "C1", "--fields",
+                     v.fields({{"interviewer", "Anne Jensen"}, {"title", "Samtale 1"}}), "--source", "wav:" + wav.string()});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   auto item = nlohmann::json::parse(r.out);
@@ -109,7 +111,7 @@ TEST_CASE("no plaintext audio, Ogg stream or title ever reaches the disk", "[rec
   const std::string title = "Titelmarkoer-7f3a9c";
   const std::string interviewer = "Interviewermarkoer-2b8e";
   fs::create_directory(v.tmp / "mirror");
-  auto r = v.tillid({"record", "start", "--case", "C1", "--interviewer", interviewer, "--title", title, "--source",
+  auto r = v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", interviewer}, {"title", title}}), "--source",
                      "wav:" + wav.string(), "--mirror", (v.tmp / "mirror").string()});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -118,7 +120,7 @@ TEST_CASE("no plaintext audio, Ogg stream or title ever reaches the disk", "[rec
   require_no_plaintext(v.tmp / "mirror", needles);
 
   // And during a live recording (realtime tone), including the SQLite WAL while it is open.
-  Background rec(v, {"--case", "C1", "--interviewer", interviewer, "--title", title, "--source", "tone?realtime=1"});
+  Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", interviewer}, {"title", title}}), "--source", "tone?realtime=1"});
   rec.wait_started();
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   auto during = needles;
@@ -132,14 +134,14 @@ TEST_CASE("no plaintext audio, Ogg stream or title ever reaches the disk", "[rec
 TEST_CASE("bookmarks made while recording are stored sealed and logged without their labels",
           "[record][bookmarks]") {
   RecVault v;
-  Background rec(v, {"--case", "C1", "--interviewer", "Anne", "--source", "tone?realtime=1"});
+  Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", "Anne"}}), "--source", "tone?realtime=1"});
   const std::string id = rec.wait_started();
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   const std::string label1 = "Barnet fortaeller om episoden-91c2";
   const std::string label2 = "Pause efter spoergsmaal-44d0";
-  auto m1 = v.json({"record", "mark", label1});
+  auto m1 = v.json({"record", "mark", "--fields", v.fields({{"label", label1}})});
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
-  auto m2 = v.json({"record", "mark", label2});
+  auto m2 = v.json({"record", "mark", "--fields", v.fields({{"label", label2}})});
   CHECK(m1["seq"] == 0);
   CHECK(m2["seq"] == 1);
   CHECK(m2["offset_ms"].get<std::int64_t>() > m1["offset_ms"].get<std::int64_t>());
@@ -157,7 +159,7 @@ TEST_CASE("bookmarks made while recording are stored sealed and logged without t
   CHECK(done["bookmark_count"] == 2);
 
   // A second process cannot mark once the recording is over.
-  auto late = v.tillid({"record", "mark", "too late"});
+  auto late = v.tillid({"record", "mark", "--fields", v.fields({{"label", "too late"}})});
   CHECK(late.exit_code == 4);
   CHECK(late.err.find("no recording is running") != std::string::npos);
   CHECK(!fs::exists(v.vault / "run" / "record.sock"));
@@ -194,7 +196,7 @@ TEST_CASE("bookmarks made while recording are stored sealed and logged without t
 TEST_CASE("silence and clipping alarms are reported by status and the foreground output", "[record][alarms]") {
   RecVault v;
   SECTION("silence") {
-    Background rec(v, {"--case", "C1", "--interviewer", "A", "--source", "silence?realtime=1", "--silence-alarm", "1",
+    Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", "silence?realtime=1", "--silence-alarm", "1",
                        "--duration", "4"});
     rec.wait_started();
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));
@@ -208,7 +210,7 @@ TEST_CASE("silence and clipping alarms are reported by status and the foreground
     CHECK(rec.err_text().find("ALARM silence raised") != std::string::npos);
   }
   SECTION("clipping") {
-    Background rec(v, {"--case", "C1", "--interviewer", "A", "--source", "tone?amplitude=1.0,square=1,realtime=1",
+    Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", "tone?amplitude=1.0,square=1,realtime=1",
                        "--duration", "3"});
     rec.wait_started();
     std::this_thread::sleep_for(std::chrono::milliseconds(1800));
@@ -223,7 +225,7 @@ TEST_CASE("silence and clipping alarms are reported by status and the foreground
 TEST_CASE("the mirror directory holds the same encrypted chunks", "[record][mirror]") {
   RecVault v;
   fs::create_directory(v.tmp / "mirror");
-  auto r = v.tillid({"--json", "record", "start", "--case", "C1", "--interviewer", "A", "--source",
+  auto r = v.tillid({"--json", "record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source",
                      "tone?duration=5", "--mirror", (v.tmp / "mirror").string()});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -233,7 +235,7 @@ TEST_CASE("the mirror directory holds the same encrypted chunks", "[record][mirr
   CHECK(read_file(mirror) == read_file(primary));
   CHECK((fs::status(mirror).permissions() & fs::perms::group_all) == fs::perms::none);
   // A missing mirror directory is refused before anything is created.
-  auto bad = v.tillid({"record", "start", "--case", "C1", "--interviewer", "A", "--source", "tone?duration=1",
+  auto bad = v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", "tone?duration=1",
                        "--mirror", (v.tmp / "no-such-dir").string()});
   CHECK(bad.exit_code == 4);
   CHECK(v.json({"ls"}).size() == 1);
@@ -244,7 +246,7 @@ TEST_CASE("a bad source is a clear error before anything is created", "[record][
   const auto before = tree_fingerprint(v.vault);
   for (const std::string& spec : {std::string("wav:") + (v.tmp / "missing.wav").string(), std::string("alsa:hw:97,0"),
                                   std::string("bogus:thing")}) {
-    auto r = v.tillid({"record", "start", "--case", "C1", "--interviewer", "A", "--source", spec});
+    auto r = v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", spec});
     INFO(spec << ": " << r.err);
     CHECK(r.exit_code != 0);
     CHECK(r.err.find("cannot open the audio source") != std::string::npos);
@@ -280,4 +282,82 @@ TEST_CASE("a version 1 vault is upgraded to the current schema when opened", "[r
   CHECK(r.exit_code != 0);
   CHECK(r.err.find("rolled back") != std::string::npos);
   CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "3\n");
+}
+
+// Issue 10, class 7: a core of `record start` held the child's name, the interviewer, the
+// title and Ogg pages. The recorder turns core dumps off first thing.
+TEST_CASE("a running recording cannot dump core: RLIMIT_CORE 0 and SIGQUIT leaves no core", "[record][core]") {
+  // Give the recorder every chance to dump: the most core limit we may (it inherits ours), so
+  // only its own setrlimit can make /proc/PID/limits say 0.
+  rlimit lim{};
+  REQUIRE(::getrlimit(RLIMIT_CORE, &lim) == 0);
+  const rlimit saved = lim;
+  lim.rlim_cur = lim.rlim_max;
+  REQUIRE(::setrlimit(RLIMIT_CORE, &lim) == 0);
+  if (lim.rlim_max == 0) WARN("the hard core limit here is already 0; the limit check cannot tell the difference");
+  RecVault v;
+  const std::string interviewer = "Interviewermarkoer-c0re";
+  Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", interviewer}}), "--source", "tone?realtime=1"});
+  ::setrlimit(RLIMIT_CORE, &saved);
+  rec.wait_started();
+
+  // /proc/PID/limits: "Max core file size   0   0   bytes".
+  const std::string limits = rec.proc_file("limits");
+  static const std::regex core_line(R"(Max core file size\s+(\S+)\s+(\S+))");
+  std::smatch m;
+  REQUIRE(std::regex_search(limits, m, core_line));
+  CHECK(m[1] == "0");
+  CHECK(m[2] == "0");
+  // PR_SET_DUMPABLE 0 makes the kernel give /proc/PID to root, which a non-root test sees.
+  if (::getuid() != 0) {
+    struct stat st{};
+    REQUIRE(::stat(("/proc/" + std::to_string(rec.pid)).c_str(), &st) == 0);
+    CHECK(st.st_uid == 0);
+  }
+
+  const fs::path cwd = fs::current_path();
+  REQUIRE(::kill(rec.pid, SIGQUIT) == 0);
+  const int status = rec.wait_status();
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGQUIT);
+  CHECK(!WCOREDUMP(status));  // the kernel's own word that no core was written anywhere
+  CHECK(!fs::exists(cwd / "core"));
+  CHECK(!fs::exists(cwd / ("core." + std::to_string(rec.pid))));
+  // What was stored is recovered at the next unlock as usual.
+  CHECK(v.tillid({"verify"}).exit_code == 0);
+}
+
+// Issue 10, class 8: while `record start` and `record mark` run, their arguments are public.
+TEST_CASE("/proc/PID/cmdline of a running recording and bookmark holds no identifying value", "[record][argv]") {
+  RecVault v;
+  const std::string interviewer = "Interviewermarkoer-5a1e", title = "Titelmarkoer-77c3";
+  const std::string label = "Labelmarkoer-b0c9";
+  Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", interviewer}, {"title", title}}),
+                     "--source", "tone?realtime=1"});
+  const std::string id = rec.wait_started();
+  const std::string cmdline = rec.proc_file("cmdline");
+  REQUIRE(cmdline.find("tone?realtime=1") != std::string::npos);
+  CHECK(cmdline.find(interviewer) == std::string::npos);
+  CHECK(cmdline.find(title) == std::string::npos);
+
+  // The label from standard input; the mark command blocks on it, so it is inspected running.
+  PipedRun mark(v.argv({"--json", "record", "mark", "--fields", "-"}));
+  std::string mark_cmdline;
+  for (int i = 0; i < 500 && mark_cmdline.find("mark") == std::string::npos; ++i) {
+    mark_cmdline = mark.cmdline();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(mark_cmdline.find("mark") != std::string::npos);
+  auto marked = mark.feed(nlohmann::json{{"label", label}}.dump());
+  INFO(marked.err);
+  REQUIRE(marked.exit_code == 0);
+  CHECK(mark_cmdline.find(label) == std::string::npos);
+
+  REQUIRE(v.tillid({"record", "stop"}).exit_code == 0);
+  REQUIRE(rec.wait() == 0);
+  auto s = show(v, id);
+  CHECK(s["interviewer"] == interviewer);
+  CHECK(s["title"] == title);
+  REQUIRE(s["bookmarks"].size() == 1);
+  CHECK(s["bookmarks"][0]["label"] == label);
 }

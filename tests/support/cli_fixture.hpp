@@ -29,6 +29,15 @@ struct CliVault {
 
   RunResult tillid(std::vector<std::string> args) const { return run(argv(std::move(args))); }
 
+  // Identifying values never go on argv (issue 10, class 8): this writes them as the JSON
+  // document `--fields FILE` reads and returns the file's path.
+  std::string fields(const nlohmann::json& values) const {
+    static int counter = 0;
+    const fs::path p = tmp / ("fields-" + std::to_string(counter++) + ".json");
+    write_file(p, values.dump());
+    return p.string();
+  }
+
   nlohmann::json json(std::vector<std::string> args) const {
     args.insert(args.begin(), "--json");
     auto r = tillid(args);

@@ -77,14 +77,14 @@ inline void write_file(const fs::path& p, const std::string& data) {
   out << data;
 }
 
-// Starts argv[0] (a path) with stdin from /dev/null and stdout/stderr to files in `scratch`.
+// Starts argv[0] (a path) with stdin from /dev/null (or `in_fd`) and stdout/stderr to files.
 // Returns the child's pid.
 inline pid_t spawn(const std::vector<std::string>& argv, const fs::path& out_file,
-                   const fs::path& err_file, const std::vector<std::string>& extra_env = {}) {
+                   const fs::path& err_file, const std::vector<std::string>& extra_env = {}, int in_fd = -1) {
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
-    int in = ::open("/dev/null", O_RDONLY);
+    int in = in_fd >= 0 ? in_fd : ::open("/dev/null", O_RDONLY);
     int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ::dup2(in, 0);
@@ -99,6 +99,13 @@ inline pid_t spawn(const std::vector<std::string>& argv, const fs::path& out_fil
     ::_exit(127);
   }
   return pid;
+}
+
+// The raw wait status (to tell a signal and a core dump apart).
+inline int wait_status(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  return status;
 }
 
 inline int wait_exit(pid_t pid) {
@@ -121,6 +128,62 @@ inline RunResult run(const std::vector<std::string>& argv, const std::vector<std
   fs::remove(scratch.string() + ".err");
   return r;
 }
+
+// A program started with its standard input on a pipe we hold: it blocks reading it (so
+// /proc/PID can be inspected while it runs) until feed() writes and closes.
+struct PipedRun {
+  pid_t pid = -1;
+  int stdin_w = -1;
+  fs::path out, err;
+
+  explicit PipedRun(const std::vector<std::string>& argv) {
+    static int counter = 0;
+    const fs::path scratch = fs::temp_directory_path() /
+                             ("tillid-piped-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    out = scratch.string() + ".out";
+    err = scratch.string() + ".err";
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    pid = spawn(argv, out, err, {}, fds[0]);  // dup2 onto 0 clears close-on-exec there only
+    ::close(fds[0]);
+    stdin_w = fds[1];
+  }
+  ~PipedRun() {
+    if (stdin_w >= 0) ::close(stdin_w);
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      wait_exit(pid);
+    }
+    std::error_code ec;
+    fs::remove(out, ec);
+    fs::remove(err, ec);
+  }
+  PipedRun(const PipedRun&) = delete;
+  PipedRun& operator=(const PipedRun&) = delete;
+
+  // The NUL-separated argument vector the kernel shows every local user, as one string.
+  std::string cmdline() const { return read_file("/proc/" + std::to_string(pid) + "/cmdline"); }
+
+  // Writes `input`, closes stdin and waits for the exit.
+  RunResult feed(const std::string& input) {
+    const char* p = input.data();
+    std::size_t left = input.size();
+    while (left > 0) {
+      ssize_t n = ::write(stdin_w, p, left);
+      if (n <= 0) break;
+      p += n;
+      left -= static_cast<std::size_t>(n);
+    }
+    ::close(stdin_w);
+    stdin_w = -1;
+    RunResult r;
+    r.exit_code = wait_exit(pid);
+    pid = -1;
+    r.out = read_file(out);
+    r.err = read_file(err);
+    return r;
+  }
+};
 
 // Runs a shell command line; returns its exit code and output.
 inline RunResult shell(const std::string& command) { return run({"/bin/sh", "-c", command}); }

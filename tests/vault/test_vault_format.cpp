@@ -10,7 +10,6 @@
 #include <fstream>
 #include <functional>
 
-#include "completeness.hpp"
 #include "export_format.hpp"
 #include "vault_vectors.hpp"
 
@@ -298,20 +297,3 @@ TEST_CASE("ObjectReader stops exactly where authentication stops", "[vault][form
   }
 }
 
-TEST_CASE("quarantined seqs named by log_quarantined details are parsed as inclusive ranges", "[vault][completeness]") {
-  // FORMAT.md §5.6 / LOG-FORMAT.md: details "seq A-B[,C-D...]"; those entries are never
-  // trusted as evidence that a case or item exists.
-  SeqRanges r;
-  add_quarantined_seqs("seq 24-26,30,41-41", r);
-  for (std::uint64_t s : {24u, 25u, 26u, 30u, 41u}) CHECK(in_ranges(r, s));
-  for (std::uint64_t s : {0u, 23u, 27u, 29u, 31u, 40u, 42u}) CHECK_FALSE(in_ranges(r, s));
-  SeqRanges bad;
-  add_quarantined_seqs("seq x-3,9-2,,-,7-", bad);  // malformed or reversed parts are skipped
-  CHECK(bad.empty());
-  SeqRanges several;  // details over 240 bytes come as several events (LOG-FORMAT.md)
-  add_quarantined_seqs("seq 1-2", several);
-  add_quarantined_seqs("seq 100", several);
-  CHECK(in_ranges(several, 2));
-  CHECK(in_ranges(several, 100));
-  CHECK_FALSE(in_ranges(several, 3));
-}

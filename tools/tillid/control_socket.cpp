@@ -1,6 +1,10 @@
 // Control socket of a foreground recording: see control_socket.hpp and CONTROL-PROTOCOL.md.
 #include "control_socket.hpp"
 
+#include <sodium.h>
+
+#include "tillid/secret.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -71,6 +75,7 @@ Result<std::vector<std::string>> read_lines(int fd, int lines) {
         if (cur.size() >= kMaxLine) return make_error(Errc::corrupt, "a control message line is too long");
       }
     }
+    sodium_memzero(buf, sizeof buf);
   }
   return out;
 }
@@ -198,7 +203,10 @@ void Server::serve(const std::function<Reply(const Request&)>& handler) {
         reply = Reply{false, req.error().message, req.error().code};
       } else {
         reply = handler(req.value());
+        wipe(req.value().label);  // a bookmark label may describe what the child said
       }
+      if (lines.ok())
+        for (auto& l : *lines) wipe(l);
     }
     std::string out = std::string(kVersionLine) + "\n";
     std::string body = reply.body;

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "output.hpp"
 #include "passphrase.hpp"
 
 namespace tillid::cli {
@@ -30,7 +31,8 @@ int exit_code_for(Errc code) {
 }
 
 int fail(const Error& error) {
-  std::cerr << "tillid: " << error.message << "\n";
+  // Messages quote what the user gave (case numbers, file names): printable() like any output.
+  std::cerr << "tillid: " << printable(error.message) << "\n";
   return exit_code_for(error.code);
 }
 
@@ -50,6 +52,9 @@ const char* kExitCodes =
     "or not allowed; 4 not found; 5 I/O error or disk full; 6 not a vault; 7 already exists; "
     "8 access log holds quarantined entries (audit verify); 70 internal error.";
 
+const char* kGlobalOptionsNote =
+    "Global options (--vault, --json, --passphrase-file, --actor) may come before or after the command.";
+
 std::string default_operator() {
   const char* user = std::getenv("USER");
   return std::string("local:") + (user && *user ? user : "operator");
@@ -59,14 +64,23 @@ std::string default_operator() {
 
 int main(int argc, char** argv) {
   using namespace tillid::cli;
+  // Before anything else: this process will hold keys, names and audio (issue 10, class 7).
+  if (auto off = tillid::disable_core_dumps(); !off) {
+    std::cerr << "tillid: " << off.error().message << "; refusing to handle evidence in a process that could dump core\n";
+    return kInternal;
+  }
   if (sodium_init() < 0) {
     std::cerr << "tillid: libsodium failed to initialise\n";
     return kInternal;
   }
   CLI::App app{"Tillid: encrypted evidence vault for forensic interviews.", "tillid"};
-  app.footer(kExitCodes);
+  app.footer(std::string(kGlobalOptionsNote) + "\n" + kExitCodes);
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every command");
+  // Global options are also accepted after the subcommand (`tillid ls --json`), as in git:
+  // an option a subcommand does not know falls through to its parent. Set before the
+  // subcommands are added, which inherit it.
+  app.fallthrough();
 
   GlobalOptions g;
   g.actor.id = default_operator();
@@ -86,6 +100,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // CLI11 quotes the offending argument: print its message through printable() too.
+    if (e.get_exit_code() != 0) {
+      std::cerr << "tillid: " << printable(e.what()) << "\nRun with --help for more information.\n";
+      return kUsage;
+    }
     int rc = app.exit(e);
     return rc == 0 ? kOk : kUsage;
   }

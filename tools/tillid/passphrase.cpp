@@ -14,7 +14,7 @@ namespace {
 constexpr std::size_t kMaxPassphrase = 1024;
 
 // Reads up to the first newline from fd into sodium-owned memory.
-Result<Passphrase> read_line_from(int fd, const std::string& what) {
+Result<Secret> read_line_from(int fd, const std::string& what, bool allow_empty = false) {
   Secret buf(kMaxPassphrase + 1);
   std::size_t len = 0;
   while (len < buf.size()) {
@@ -24,9 +24,9 @@ Result<Passphrase> read_line_from(int fd, const std::string& what) {
     if (n == 0 || buf.data()[len] == '\n') break;
     ++len;
   }
-  if (len > kMaxPassphrase) return make_error(Errc::invalid_argument, "the passphrase in " + what + " is longer than 1024 bytes");
+  if (len > kMaxPassphrase) return make_error(Errc::invalid_argument, "the line from " + what + " is longer than 1024 bytes");
   if (len > 0 && buf.data()[len - 1] == '\r') --len;
-  if (len == 0) return make_error(Errc::invalid_argument, "the passphrase from " + what + " is empty");
+  if (len == 0 && !allow_empty) return make_error(Errc::invalid_argument, "the passphrase from " + what + " is empty");
   return Secret::copy_of(buf.bytes().first(len));
 }
 
@@ -58,26 +58,51 @@ class EchoOff {
   bool active_ = false;
 };
 
-Result<Passphrase> from_terminal(const std::string& prompt) {
+// The controlling terminal, or -1: nothing may ever wait for input that cannot come (CI).
+int open_terminal() {
   int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-  if (tty < 0 || !isatty(tty)) {
-    if (tty >= 0) ::close(tty);
-    return make_error(Errc::invalid_argument,
-                      "no passphrase given and no terminal to ask on: pass --passphrase-file FILE");
+  if (tty >= 0 && !isatty(tty)) {
+    ::close(tty);
+    return -1;
   }
-  Result<Passphrase> p = make_error(Errc::internal, "");
+  return tty;
+}
+
+Result<Secret> ask(int tty, const std::string& prompt, bool allow_empty) {
+  Result<Secret> p = make_error(Errc::internal, "");
   {
     EchoOff quiet(tty);
     std::string text = prompt + ": ";
     [[maybe_unused]] auto w = ::write(tty, text.data(), text.size());
-    p = read_line_from(tty, "the terminal");
+    p = read_line_from(tty, "the terminal", allow_empty);
     [[maybe_unused]] auto nl = ::write(tty, "\n", 1);
   }
   ::close(tty);
   return p;
 }
 
+Result<Passphrase> from_terminal(const std::string& prompt) {
+  int tty = open_terminal();
+  if (tty < 0)
+    return make_error(Errc::invalid_argument,
+                      "no passphrase given and no terminal to ask on: pass --passphrase-file FILE");
+  return ask(tty, prompt, false);
+}
+
 }  // namespace
+
+bool have_terminal() {
+  int tty = open_terminal();
+  if (tty < 0) return false;
+  ::close(tty);
+  return true;
+}
+
+Result<Secret> ask_without_echo(const std::string& prompt) {
+  int tty = open_terminal();
+  if (tty < 0) return make_error(Errc::invalid_argument, "no terminal to ask on");
+  return ask(tty, prompt, true);
+}
 
 Result<Passphrase> obtain_passphrase(const std::optional<std::filesystem::path>& file,
                                      const std::string& prompt) {

@@ -16,6 +16,7 @@
 
 #include "cli.hpp"
 #include "control_socket.hpp"
+#include "identifying_input.hpp"
 #include "output.hpp"
 #include "tillid/capture.hpp"
 
@@ -83,18 +84,22 @@ nlohmann::json recording_json(const ItemInfo& item) {
 
 // ---- start ----------------------------------------------------------------------------------
 
+const std::vector<FieldSpec> kStartFields = {
+    {"interviewer", "Interviewer (who conducts the interview)", true},
+    {"title", "Title (also the Ogg TITLE tag: never the child's name)", false}};
+const std::vector<FieldSpec> kMarkFields = {{"label", "Bookmark label (what happens here)", true}};
+
 struct StartArgs {
   std::string case_ref;
-  std::string interviewer;
+  FieldsOption fields;
   std::string source = "alsa:default";
-  std::string title;
   int bitrate = 32000;
   std::optional<std::filesystem::path> mirror;
   std::optional<double> duration;
   double silence_alarm = 10.0;
 };
 
-Result<int> record_start(const GlobalOptions& g, const StartArgs& a) {
+Result<int> record_start(const GlobalOptions& g, StartArgs& a) {
   TILLID_TRY(require_vault(g));
   if (a.bitrate < 6000 || a.bitrate > 256000)
     return make_error(Errc::invalid_argument, "--bitrate must be 6000..256000 bits per second per channel");
@@ -103,13 +108,16 @@ Result<int> record_start(const GlobalOptions& g, const StartArgs& a) {
   if (!(a.silence_alarm >= 0.1 && a.silence_alarm <= 3600.0))
     return make_error(Errc::invalid_argument, "--silence-alarm must be 0.1..3600 seconds");
   // The source first: a missing or busy device fails before anything is created in the vault.
+  // The identifying fields before the source: a missing interviewer fails before a device opens.
+  TILLID_ASSIGN(Fields fields, read_fields(a.fields, kStartFields));
   auto source = cap::open_source(a.source);
   if (!source) return make_error(source.error().code, "cannot open the audio source '" + a.source + "': " +
                                                           source.error().message);
   TILLID_ASSIGN(Vault vault, open_unlocked(g));
   TILLID_ASSIGN(CaseInfo c, vault.find_case(a.case_ref));
+  WipeOnExit wipe_case{&c.child_name, &c.cpr, &c.notes};
   TILLID_ASSIGN(control::Server server, control::Server::listen(g.vault));
-  TILLID_ASSIGN(Recording rec, vault.begin_recording(c.id, a.interviewer, a.title, a.mirror));
+  TILLID_ASSIGN(Recording rec, vault.begin_recording(c.id, fields["interviewer"], fields["title"], a.mirror));
 
   std::mutex err_mu;  // serialises stderr lines from the three threads
   auto say = [&](const std::string& line) {
@@ -118,7 +126,8 @@ Result<int> record_start(const GlobalOptions& g, const StartArgs& a) {
   };
   cap::RecorderSettings settings;
   settings.encoder.bitrate_per_channel = a.bitrate;
-  settings.encoder.title = a.title;
+  settings.encoder.title = fields["title"];
+  WipeOnExit wipe_tag{&settings.encoder.title};
   settings.monitor.silence_after = std::chrono::milliseconds(std::llround(a.silence_alarm * 1000.0));
   if (a.duration) settings.max_duration = cap::AudioTime(std::llround(*a.duration * 48000.0));
   settings.on_alarm = [&](const cap::AlarmEvent& e) {
@@ -137,7 +146,7 @@ Result<int> record_start(const GlobalOptions& g, const StartArgs& a) {
     return {};
   };
   cap::Recorder recorder(std::move(source).value(), sink, settings);
-  say("Recording item " + rec.item_id() + " in case " + c.case_number +
+  say("Recording item " + rec.item_id() + " in case " + printable(c.case_number) +
       "; stop with Ctrl-C or `tillid record stop`.");
 
   // Signals go to this thread only (sigtimedwait below): block them before any thread starts.
@@ -164,7 +173,9 @@ Result<int> record_start(const GlobalOptions& g, const StartArgs& a) {
           return {true, nlohmann::json{{"stopping", true}, {"item_id", rec.item_id()}}.dump(), Errc::internal};
         case control::Request::mark: {
           const std::int64_t at = to_ms(recorder.position());
-          auto b = rec.bookmark(at, req.label);
+          std::string label = req.label;
+          WipeOnExit wipe_label{&label};
+          auto b = rec.bookmark(at, std::move(label));
           if (!b) return {false, b.error().message, b.error().code};
           say("BOOKMARK " + std::to_string(b->seq) + " at " + clock_text(b->offset_ms));
           return {true, nlohmann::json{{"seq", b->seq}, {"offset_ms", b->offset_ms}, {"item_id", rec.item_id()}}.dump(),
@@ -205,7 +216,8 @@ Result<int> record_start(const GlobalOptions& g, const StartArgs& a) {
                       "the recording could not be sealed (" + finished.error().message +
                           "); everything stored is kept and will be recovered at the next unlock");
   }
-  const ItemInfo& item = finished.value();
+  ItemInfo& item = finished.value();
+  WipeOnExit wipe_item{&item.title, &item.interviewer};
   std::optional<Error> source_error;
   if (!run_result->ok()) source_error = run_result->error();
   if (g.json) {
@@ -228,11 +240,16 @@ Result<int> record_start(const GlobalOptions& g, const StartArgs& a) {
 
 // ---- control clients ------------------------------------------------------------------------
 
-Result<int> record_mark(const GlobalOptions& g, const std::string& label) {
+Result<int> record_mark(const GlobalOptions& g, FieldsOption& fields_option) {
   TILLID_TRY(require_vault(g));
-  TILLID_ASSIGN(auto req, control::parse_request("MARK " + label));
-  (void)req;
-  TILLID_ASSIGN(std::string body, control::request(g.vault, "MARK " + label));
+  TILLID_ASSIGN(Fields fields, read_fields(fields_option, kMarkFields));
+  std::string line = "MARK " + fields["label"];
+  WipeOnExit wipe_line{&line};
+  {
+    TILLID_ASSIGN(auto req, control::parse_request(line));
+    wipe(req.label);
+  }
+  TILLID_ASSIGN(std::string body, control::request(g.vault, line));
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return make_error(Errc::corrupt, "malformed reply from the recorder");
   if (g.json) print_json(j);
@@ -246,7 +263,7 @@ Result<int> record_stop(const GlobalOptions& g) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return make_error(Errc::corrupt, "malformed reply from the recorder");
   if (g.json) print_json(j);
-  else std::cout << "Stopping recording " << j.value("item_id", std::string()) << ".\n";
+  else std::cout << "Stopping recording " << printable(j.value("item_id", std::string())) << ".\n";
   return kOk;
 }
 
@@ -262,7 +279,7 @@ Result<int> record_status(const GlobalOptions& g) {
     char line[160];
     std::snprintf(line, sizeof line, "level %.1f dBFS rms, %.1f dBFS peak",
                   j["level"].value("rms_dbfs", -120.0), j["level"].value("peak_dbfs", -120.0));
-    std::cout << "Recording item " << j.value("item_id", std::string()) << ": elapsed "
+    std::cout << "Recording item " << printable(j.value("item_id", std::string())) << ": elapsed "
               << clock_text(j.value("elapsed_ms", std::int64_t{0})) << ", " << line << ", alarms: "
               << alarms_text(j["alarms"].value("silence", false), j["alarms"].value("clipping", false)) << "\n";
   }
@@ -273,7 +290,14 @@ Result<int> record_show(const GlobalOptions& g, const std::string& item_id) {
   TILLID_TRY(require_vault(g));
   TILLID_ASSIGN(Vault v, open_unlocked(g));
   TILLID_ASSIGN(ItemInfo item, v.item(item_id));
+  WipeOnExit wipe_item{&item.title, &item.interviewer};
   TILLID_ASSIGN(auto marks, v.bookmarks(item_id));
+  struct WipeLabels {
+    std::vector<Bookmark>& marks;
+    ~WipeLabels() {
+      for (auto& b : marks) wipe(b.label);
+    }
+  } wipe_labels{marks};
   if (g.json) {
     auto j = recording_json(item);
     nlohmann::json arr = nlohmann::json::array();
@@ -282,12 +306,12 @@ Result<int> record_show(const GlobalOptions& g, const std::string& item_id) {
     j["bookmarks"] = arr;
     print_json(j);
   } else {
-    std::cout << "Item " << item.id << " (" << to_string(item.kind) << ") " << item.title << "\n"
-              << "Interviewer " << item.interviewer << "\nDuration " << clock_text(item.duration_ms) << ", "
+    std::cout << "Item " << item.id << " (" << to_string(item.kind) << ") " << printable(item.title) << "\n"
+              << "Interviewer " << printable(item.interviewer) << "\nDuration " << clock_text(item.duration_ms) << ", "
               << format_size(item.size) << ", SHA-256 " << to_hex(item.sha256) << "\n";
     if (item.interrupted)
       std::cout << "INTERRUPTED at " << format_time(item.interrupted_unix) << " (recovered; kept up to the cut)\n";
-    for (const auto& b : marks) std::cout << "  " << clock_text(b.offset_ms) << "  " << b.label << "\n";
+    for (const auto& b : marks) std::cout << "  " << clock_text(b.offset_ms) << "  " << printable(b.label) << "\n";
   }
   return kOk;
 }
@@ -304,22 +328,23 @@ void register_record_commands(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* start = rec->add_subcommand("start", "Record in the foreground until Ctrl-C, `tillid record stop`, "
                                              "the end of a wav source or --duration");
   start->add_option("--case", a->case_ref, "Case number or case id")->required();
-  start->add_option("--interviewer", a->interviewer, "Who conducts the interview (encrypted)")->required();
   start->add_option("--source", a->source,
                     "alsa:DEVICE (e.g. alsa:hw:0), wav:FILE, tone[:HZ][?...], silence[?...]; see capture/README.md")
       ->capture_default_str();
-  start->add_option("--title", a->title, "Title (encrypted; also the Ogg TITLE tag: never the child's name)");
   start->add_option("--bitrate", a->bitrate, "Opus bitrate per channel, bits per second")->capture_default_str();
   start->add_option("--mirror", a->mirror, "Directory that receives a byte-identical copy of the encrypted object");
   start->add_option("--duration", a->duration, "Stop after this many seconds of audio");
   start->add_option("--silence-alarm", a->silence_alarm, "Raise the silence alarm after this many quiet seconds")
       ->capture_default_str();
+  // The interviewer and title are encrypted and never taken on the command line.
+  add_fields_option(start, a->fields, kStartFields, {"--interviewer", "--title"});
   start->callback([&g, &action, a] { action = [&g, a] { return run(record_start(g, *a)); }; });
 
-  auto label = std::make_shared<std::string>();
-  auto* mark = rec->add_subcommand("mark", "Bookmark the running recording now (label encrypted)");
-  mark->add_option("LABEL", *label, "What happens here")->required();
-  mark->callback([&g, &action, label] { action = [&g, label] { return run(record_mark(g, *label)); }; });
+  auto mark_fields = std::make_shared<FieldsOption>();
+  auto* mark = rec->add_subcommand("mark", "Bookmark the running recording now (the label is encrypted and never "
+                                           "taken on the command line)");
+  add_fields_option(mark, *mark_fields, kMarkFields, {"LABEL"});
+  mark->callback([&g, &action, mark_fields] { action = [&g, mark_fields] { return run(record_mark(g, *mark_fields)); }; });
 
   auto* stop = rec->add_subcommand("stop", "Stop the running recording (it is sealed and its id printed by start)");
   stop->callback([&g, &action] { action = [&g] { return run(record_stop(g)); }; });

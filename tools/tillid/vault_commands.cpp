@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli.hpp"
+#include "identifying_input.hpp"
 #include "output.hpp"
 #include "passphrase.hpp"
 
@@ -48,7 +49,7 @@ void register_init(CLI::App& app, GlobalOptions& g, Action& action) {
       if (!pass) return fail(pass.error());
       if (auto ok = Vault::create(g.vault, *pass, args->label, *cost, g.actor); !ok) return fail(ok.error());
       if (g.json) print_json({{"vault", g.vault.string()}, {"created", true}});
-      else std::cout << "Created vault " << g.vault.string() << " with key slot '" << args->label << "'.\n";
+      else std::cout << "Created vault " << printable(g.vault.string()) << " with key slot '" << printable(args->label) << "'.\n";
       return kOk;
     };
   });
@@ -71,7 +72,7 @@ void register_key(CLI::App& app, GlobalOptions& g, Action& action) {
         TILLID_ASSIGN(Passphrase pass, obtain_new_passphrase(add->new_file, "New passphrase for slot '" + add->label + "'"));
         TILLID_ASSIGN(int slot, v.add_key_slot(pass, add->label, cost));
         if (g.json) print_json({{"slot", slot}, {"label", add->label}});
-        else std::cout << "Added key slot " << slot << " ('" << add->label << "').\n";
+        else std::cout << "Added key slot " << slot << " ('" << printable(add->label) << "').\n";
         return kOk;
       });
     };
@@ -116,19 +117,31 @@ void register_case(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* cs = app.add_subcommand("case", "Open and list cases");
   cs->require_subcommand(1);
 
-  auto nc = std::make_shared<NewCase>();
-  auto* add = cs->add_subcommand("add", "Open a case (child's name, CPR and notes are stored encrypted)");
-  add->add_option("--number", nc->case_number, "The centre's case number (stored in the clear)")->required();
-  add->add_option("--municipality", nc->municipality, "Municipality code, e.g. 0101 (stored in the clear)")->required();
-  add->add_option("--child-name", nc->child_name, "Child's name (encrypted)");
-  add->add_option("--cpr", nc->cpr, "Child's CPR number (encrypted)");
-  add->add_option("--notes", nc->notes, "Notes (encrypted)");
-  add->callback([&g, &action, nc] {
-    action = [&g, nc] {
+  struct AddArgs { NewCase nc; FieldsOption fields; };
+  auto args = std::make_shared<AddArgs>();
+  static const std::vector<FieldSpec> kCaseFields = {{"child_name", "Child's name", false},
+                                                     {"cpr", "Child's CPR number", false},
+                                                     {"notes", "Notes", false}};
+  auto* add = cs->add_subcommand("add", "Open a case (child's name, CPR and notes are stored encrypted and are "
+                                        "never taken on the command line)");
+  add->add_option("--number", args->nc.case_number, "The centre's case number (stored in the clear)")->required();
+  add->add_option("--municipality", args->nc.municipality, "Municipality code, e.g. 0101 (stored in the clear)")->required();
+  add_fields_option(add, args->fields, kCaseFields, {"--child-name", "--cpr", "--notes"});
+  add->callback([&g, &action, args] {
+    action = [&g, args] {
+      if (auto ok = require_vault_dir(g); !ok) return fail(ok.error());
+      auto fields = read_fields(args->fields, kCaseFields);
+      if (!fields) return fail(fields.error());
+      NewCase nc = args->nc;
+      WipeOnExit wipe_copies{&nc.child_name, &nc.cpr, &nc.notes};
+      nc.child_name = (*fields)["child_name"];
+      nc.cpr = (*fields)["cpr"];
+      nc.notes = (*fields)["notes"];
       return with_vault(g, [&](Vault& v) -> Result<int> {
-        TILLID_ASSIGN(CaseInfo c, v.add_case(*nc));
+        TILLID_ASSIGN(CaseInfo c, v.add_case(nc));
+        WipeOnExit wipe_reply{&c.child_name, &c.cpr, &c.notes};  // what add_case returns, opened
         if (g.json) print_json(to_json(c));
-        else std::cout << "Opened case " << c.case_number << " (id " << c.id << ").\n";
+        else std::cout << "Opened case " << printable(c.case_number) << " (id " << c.id << ").\n";
         return kOk;
       });
     };
@@ -139,6 +152,7 @@ void register_case(CLI::App& app, GlobalOptions& g, Action& action) {
     action = [&g] {
       return with_vault(g, [&](Vault& v) -> Result<int> {
         TILLID_ASSIGN(auto cases, v.cases());
+        WipeAllOnExit wipe_cases(cases);
         if (g.json) {
           nlohmann::json j = nlohmann::json::array();
           for (const auto& c : cases) j.push_back(to_json(c));
@@ -158,20 +172,28 @@ void register_case(CLI::App& app, GlobalOptions& g, Action& action) {
 void register_doc(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* doc = app.add_subcommand("doc", "Store documents in a case");
   doc->require_subcommand(1);
-  struct Args { std::string case_ref; std::filesystem::path file; std::string title; };
+  struct Args { std::string case_ref; std::filesystem::path file; FieldsOption fields; };
   auto args = std::make_shared<Args>();
-  auto* add = doc->add_subcommand("add", "Encrypt a file into the vault as a document of a case");
+  static const std::vector<FieldSpec> kDocFields = {{"title", "Title (default: the file name)", false}};
+  auto* add = doc->add_subcommand("add", "Encrypt a file into the vault as a document of a case (its title is "
+                                         "encrypted and never taken on the command line)");
   add->add_option("--case", args->case_ref, "Case number or case id")->required();
-  add->add_option("--title", args->title, "Title (encrypted; default: the file name)");
   add->add_option("FILE", args->file, "File to store")->required();
+  add_fields_option(add, args->fields, kDocFields, {"--title"});
   add->callback([&g, &action, args] {
     action = [&g, args] {
+      if (auto ok = require_vault_dir(g); !ok) return fail(ok.error());
+      auto fields = read_fields(args->fields, kDocFields);
+      if (!fields) return fail(fields.error());
       return with_vault(g, [&](Vault& v) -> Result<int> {
         TILLID_ASSIGN(CaseInfo c, v.find_case(args->case_ref));
-        std::string title = args->title.empty() ? args->file.filename().string() : args->title;
+        WipeOnExit wipe_case{&c.child_name, &c.cpr, &c.notes};
+        std::string title = (*fields)["title"].empty() ? args->file.filename().string() : (*fields)["title"];
+        WipeOnExit wipe_title{&title};
         TILLID_ASSIGN(ItemInfo item, v.add_document_file(c.id, args->file, title));
+        WipeOnExit wipe_reply{&item.title};
         if (g.json) print_json(to_json(item));
-        else std::cout << "Stored " << item.file_name << " (" << format_size(item.size) << ") as item " << item.id
+        else std::cout << "Stored " << printable(item.file_name) << " (" << format_size(item.size) << ") as item " << item.id
                        << "\nSHA-256 " << to_hex(item.sha256) << "\n";
         return kOk;
       });
@@ -189,12 +211,15 @@ void register_ls(CLI::App& app, GlobalOptions& g, Action& action) {
         std::optional<std::string> filter;
         std::map<std::string, std::string> numbers;  // case id → case number
         TILLID_ASSIGN(auto cases, v.cases());
+        WipeAllOnExit wipe_cases(cases);
         for (const auto& c : cases) numbers[c.id] = c.case_number;
         if (!case_ref->empty()) {
           TILLID_ASSIGN(CaseInfo c, v.find_case(*case_ref));
+          WipeOnExit wipe_case{&c.child_name, &c.cpr, &c.notes};
           filter = c.id;
         }
         TILLID_ASSIGN(auto items, v.items(filter));
+        WipeAllOnExit wipe_items(items);
         if (g.json) {
           nlohmann::json j = nlohmann::json::array();
           for (const auto& it : items) {
@@ -226,8 +251,9 @@ void register_get(CLI::App& app, GlobalOptions& g, Action& action) {
     action = [&g, args] {
       return with_vault(g, [&](Vault& v) -> Result<int> {
         TILLID_ASSIGN(ItemInfo item, v.fetch_to_file(args->item, args->out));
+        WipeOnExit wipe_item{&item.title, &item.file_name, &item.interviewer};
         if (g.json) print_json(to_json(item));
-        else std::cout << "Wrote " << args->out.string() << " (" << format_size(item.size)
+        else std::cout << "Wrote " << printable(args->out.string()) << " (" << format_size(item.size)
                        << "), authenticated; SHA-256 " << to_hex(item.sha256) << "\n";
         return kOk;
       });
@@ -248,7 +274,8 @@ void register_verify(CLI::App& app, GlobalOptions& g, Action& action) {
                       {"bytes_checked", report.bytes_checked}, {"problems", problems}});
         } else {
           for (const auto& p : report.problems)
-            std::cout << "BAD " << (p.item_id.empty() ? std::string("(vault)") : "item " + p.item_id) << ": " << p.what << "\n";
+            std::cout << "BAD " << (p.item_id.empty() ? std::string("(vault)") : "item " + printable(p.item_id)) << ": "
+                      << printable(p.what) << "\n";
           std::cout << (report.clean() ? "OK: " : "FAILED: ") << report.items_checked << " items, "
                     << format_size(report.bytes_checked) << " checked, " << report.problems.size() << " problem(s).\n";
         }

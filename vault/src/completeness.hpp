@@ -6,20 +6,10 @@
 #include <map>
 #include <set>
 #include <string>
-#include <string_view>
-#include <utility>
 
 #include "vault_state.hpp"
 
 namespace tillid::detail {
-
-// Inclusive seq ranges.
-using SeqRanges = std::set<std::pair<std::uint64_t, std::uint64_t>>;
-bool in_ranges(const SeqRanges& ranges, std::uint64_t seq);
-
-// Adds the seqs a `log_quarantined` event's details name: "seq A-B[,C-D...]" (decimal,
-// inclusive; a single "A" is accepted too). Malformed parts are skipped.
-void add_quarantined_seqs(std::string_view details, SeqRanges& ranges);
 
 // Appends to `rep` every case (by id, with the seq of its case_created) and every item (by id,
 // with the seq of its item_added / record_stop) the log says exists but the metadata lacks,

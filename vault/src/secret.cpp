@@ -2,6 +2,11 @@
 #include "tillid/secret.hpp"
 
 #include <sodium.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <new>
@@ -59,6 +64,48 @@ void Secret::release() {
 Passphrase passphrase_from(std::string_view text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
   return Secret::copy_of({reinterpret_cast<const unsigned char*>(text.data()), text.size()});
+}
+
+SecureBytes::SecureBytes(std::size_t initial_capacity) : mem_(initial_capacity) {}
+
+void SecureBytes::append(std::span<const unsigned char> bytes) {
+  if (bytes.empty()) return;
+  if (mem_.size() - size_ < bytes.size()) {
+    // Grow by doubling into a fresh region; the old one is wiped when it is freed.
+    std::size_t cap = std::max<std::size_t>(mem_.size(), 4096);
+    while (cap - size_ < bytes.size()) cap *= 2;
+    Secret bigger(cap);
+    if (size_ > 0) std::memcpy(bigger.data(), mem_.data(), size_);
+    mem_ = std::move(bigger);
+  }
+  std::memcpy(mem_.data() + size_, bytes.data(), bytes.size());
+  size_ += bytes.size();
+}
+
+void SecureBytes::erase_front(std::size_t n) {
+  n = std::min(n, size_);
+  if (n == 0) return;
+  std::memmove(mem_.data(), mem_.data() + n, size_ - n);
+  sodium_memzero(mem_.data() + (size_ - n), n);
+  size_ -= n;
+}
+
+void wipe(std::string& text) noexcept {
+  // The whole capacity: a string that shrank keeps the old characters past size().
+  if (text.capacity() > 0) {
+    text.resize(text.capacity());
+    sodium_memzero(text.data(), text.size());
+  }
+  text.clear();
+}
+
+Result<void> disable_core_dumps() {
+  const rlimit none{0, 0};
+  if (::setrlimit(RLIMIT_CORE, &none) != 0)
+    return make_error(Errc::internal, std::string("cannot disable core dumps (RLIMIT_CORE): ") + std::strerror(errno));
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+    return make_error(Errc::internal, std::string("cannot disable core dumps (PR_SET_DUMPABLE): ") + std::strerror(errno));
+  return {};
 }
 
 }  // namespace tillid
