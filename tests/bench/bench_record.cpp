@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
   std::string case_id;
   {
     auto pass = tillid::passphrase_from("bench passphrase");
-    if (auto c = tillid::Vault::create(vault_dir, pass, "bench", tillid::KdfCost::minimum(), tillid::Actor{}); !c)
+    if (auto c = tillid::Vault::create(vault_dir, pass, "bench", tillid::KdfCost::interactive(), tillid::Actor{}); !c)
       return fail(c.error());
     auto v = tillid::Vault::open(vault_dir, tillid::Actor{});
     if (!v) return fail(v.error());

@@ -232,7 +232,7 @@ TEST_CASE("a recording's interviewer removed fails verify and export", "[facts][
   const fs::path db = v.vault / "vault.db";
   REQUIRE(v.tillid({"case", "add", "--number", "BH-REC-0001", "--municipality", "0101"}).exit_code == 0);
   // The identifying values of a recording (interviewer) go in the way `record start` takes them.
-  auto rec = v.tillid({"--json", "record", "start", "--case", "BH-REC-0001", "--interviewer", "Anne Jensen",
+  auto rec = v.tillid({"--json", "record", "start", "--case", "BH-REC-0001", "--fields", v.fields({{"interviewer", "Anne Jensen"}}),
                        "--source", "tone?duration=1"});
   INFO(rec.err);
   REQUIRE(rec.exit_code == 0);

@@ -29,13 +29,13 @@ inline std::vector<tillid::LogEntry> log_entries(const CliVault& v, tillid::LogA
   return out;
 }
 
-// How `record start` and `record mark` get identifying values. The one place to change when
-// they move off argv (issue 10 class 8: `--fields FILE`).
-inline std::vector<std::string> recording_args(const CliVault&) {
-  return {"--case", "C1", "--interviewer", "A", "--source", "tone?realtime=1"};
+// How `record start` and `record mark` get identifying values: never argv, a `--fields` file
+// (issue 10 class 8).
+inline std::vector<std::string> recording_args(const CliVault& v) {
+  return {"--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", "tone?realtime=1"};
 }
-inline std::vector<std::string> mark_args(const CliVault&, const std::string& label) {
-  return {"record", "mark", label};
+inline std::vector<std::string> mark_args(const CliVault& v, const std::string& label) {
+  return {"record", "mark", "--fields", v.fields({{"label", label}})};
 }
 
 inline std::string only_item_id(const CliVault& v) {

@@ -160,11 +160,11 @@ void register_verify(CLI::App* audit, GlobalOptions& g, Action& action) {
           if (self_asserted)
             std::cerr << "tillid: warning: verifier key read from the vault itself; pass --key-file with the key you kept to rule out a replaced key\n";
           for (const auto& p : rep.problems)
-            std::cout << "BAD " << to_string(p.kind) << (p.seq ? " at seq " + std::to_string(*p.seq) : std::string()) << ": " << p.message << "\n";
+            std::cout << "BAD " << to_string(p.kind) << (p.seq ? " at seq " + std::to_string(*p.seq) : std::string()) << ": " << printable(p.message) << "\n";
           if (!rep.quarantined.empty())
             std::cout << "QUARANTINED seq " << ranges_text(rep.quarantined)
                       << ": not authenticated as written by the appliance (written while locked, or forged)\n";
-          for (const auto& n : rep.notes) std::cout << "note: " << n << "\n";
+          for (const auto& n : rep.notes) std::cout << "note: " << printable(n) << "\n";
           if (rep.clean() && !rep.quarantined.empty())
             std::cout << "QUARANTINE: " << rep.entries << " entries, " << rep.checkpoints
                       << " checkpoints verified, no tampering of signed history found, but seq "

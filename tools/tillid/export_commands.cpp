@@ -42,8 +42,8 @@ void register_export(CLI::App& app, GlobalOptions& g, Action& action) {
                     {"public_key_hex", r->public_key_hex},
                     {"verifier_key", r->verifier_key}});
       } else {
-        std::cout << "Exported item " << r->item.id << " to " << r->dir.string() << "\n"
-                  << "  content   " << r->content_file << " (" << format_size(r->item.size) << ")\n"
+        std::cout << "Exported item " << r->item.id << " to " << printable(r->dir.string()) << "\n"
+                  << "  content   " << printable(r->content_file) << " (" << format_size(r->item.size) << ")\n"
                   << "  SHA-256   " << to_hex(r->item.sha256) << "\n"
                   << "  log       " << r->log_entries << " entries, each with a proof to checkpoint of size "
                   << r->checkpoint_size << " (this export included)\n"
@@ -99,17 +99,17 @@ void register_verify_export(CLI::App& app, GlobalOptions& g, Action& action) {
                     {"problems", ck.problems},
                     {"warnings", ck.warnings}});
       } else {
-        for (const auto& p : ck.problems) std::cout << "BAD " << p << "\n";
-        for (const auto& w : ck.warnings) std::cout << "WARNING " << w << "\n";
+        for (const auto& p : ck.problems) std::cout << "BAD " << printable(p) << "\n";
+        for (const auto& w : ck.warnings) std::cout << "WARNING " << printable(w) << "\n";
         if (ck.ok()) {
-          std::cout << "OK: " << ck.content_file << " (" << format_size(ck.size) << ", SHA-256 " << ck.sha256_hex
-                    << ") is item " << ck.item_id << " of case " << ck.case_number
-                    << " (municipality " << ck.municipality << "); manifest signatures valid; " << ck.log_entries
+          std::cout << "OK: " << printable(ck.content_file) << " (" << format_size(ck.size) << ", SHA-256 " << ck.sha256_hex
+                    << ") is item " << printable(ck.item_id) << " of case " << printable(ck.case_number)
+                    << " (municipality " << printable(ck.municipality) << "); manifest signatures valid; " << ck.log_entries
                     << " access-log entries proven against a signed checkpoint of size " << ck.checkpoint_size
                     << (ck.key_pinned ? "; appliance key matches the key given.\n"
                                       : "; appliance key NOT independently confirmed.\n");
         } else {
-          std::cout << "FAILED: " << ck.problems.size() << " problem(s) in " << args->dir.string() << "\n";
+          std::cout << "FAILED: " << ck.problems.size() << " problem(s) in " << printable(args->dir.string()) << "\n";
         }
       }
       return ck.ok() ? kOk : kVerifyFailed;
