@@ -78,11 +78,13 @@ TEST_CASE("a forged entry appended after the newest checkpoint is quarantined at
   SECTION("with a made-up MAC") { mac.assign(kMacSize, 0xa5); }
   const std::uint64_t forged = append_forged_entry(v.logdir, mac);
 
-  // Before the next unlock it is an unsigned tail: no tampering provable, and it says so.
+  // Before the next unlock it is an unsigned tail: no tampering provable, but nothing vouches
+  // for it either, and the auditor's exit code says so (8, LOG-FORMAT.md §3.4–3.5).
   auto before = v.audit_verify();
   INFO(before.out << before.err);
-  CHECK(before.exit_code == 0);
+  CHECK(before.exit_code == 8);
   CHECK(contains(before.out, "not yet covered by a signature"));
+  CHECK(contains(before.out, "UNSIGNED"));
 
   // An officer's next command unlocks the vault.
   REQUIRE(v.tillid({"ls"}).exit_code == 0);

@@ -154,7 +154,8 @@ void register_verify(CLI::App* audit, GlobalOptions& g, Action& action) {
           for (const auto& r : rep.quarantined) quarantined.push_back({{"first", r.first}, {"last", r.last}});
           print_json({{"clean", rep.clean()}, {"entries", rep.entries}, {"checkpoints", rep.checkpoints},
                       {"root", to_hex(rep.root)}, {"first_bad_seq", rep.first_bad_seq ? nlohmann::json(*rep.first_bad_seq) : nlohmann::json()},
-                      {"problems", problems}, {"quarantined", quarantined}, {"notes", rep.notes},
+                      {"problems", problems}, {"quarantined", quarantined},
+                      {"unsigned_entries", rep.unsigned_entries}, {"notes", rep.notes},
                       {"key_self_asserted", self_asserted}});
         } else {
           if (self_asserted)
@@ -169,6 +170,11 @@ void register_verify(CLI::App* audit, GlobalOptions& g, Action& action) {
             std::cout << "QUARANTINE: " << rep.entries << " entries, " << rep.checkpoints
                       << " checkpoints verified, no tampering of signed history found, but seq "
                       << ranges_text(rep.quarantined) << " are quarantined\n";
+          else if (rep.clean() && rep.unsigned_entries > 0)
+            std::cout << "UNSIGNED: " << rep.entries << " entries, " << rep.checkpoints
+                      << " checkpoints verified, no tampering of signed history found, but the last "
+                      << rep.unsigned_entries << " entries (from seq " << rep.entries - rep.unsigned_entries
+                      << ") are not covered by a signed checkpoint yet\n";
           else if (rep.clean())
             std::cout << "OK: " << rep.entries << " entries, " << rep.checkpoints << " checkpoints verified, "
                       << kept.size() << " kept checkpoint(s) consistent; root " << to_hex(rep.root) << "\n";
@@ -177,7 +183,9 @@ void register_verify(CLI::App* audit, GlobalOptions& g, Action& action) {
                       << (rep.first_bad_seq ? std::to_string(*rep.first_bad_seq) : std::string("(none named)")) << "\n";
         }
         if (!rep.clean()) return kVerifyFailed;
-        return rep.quarantined.empty() ? kOk : kLogQuarantined;
+        // Exit 8: nothing signed was tampered with, but some entries are not the appliance's
+        // word: quarantined (LOG-FORMAT.md §3.4) or not yet signed (§3.5).
+        return rep.quarantined.empty() && rep.unsigned_entries == 0 ? kOk : kLogQuarantined;
       });
     };
   });

@@ -50,7 +50,7 @@ namespace {
 const char* kExitCodes =
     "Exit codes: 0 ok; 1 verification failed or data tampered; 2 bad usage; 3 wrong passphrase "
     "or not allowed; 4 not found; 5 I/O error or disk full; 6 not a vault; 7 already exists; "
-    "8 access log holds quarantined entries (audit verify); 70 internal error.";
+    "8 access log holds entries the appliance does not vouch for: quarantined or not yet signed (audit verify); 70 internal error.";
 
 const char* kGlobalOptionsNote =
     "Global options (--vault, --json, --passphrase-file, --actor) may come before or after the command.";

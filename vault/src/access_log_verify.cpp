@@ -250,6 +250,7 @@ Result<LogVerifyReport> verify_log(const fs::path& dir, std::string_view verifie
   if (unsigned_flags > 0)
     rep.notes.push_back(seqs(unsigned_flags) + " log_quarantined event(s) after the latest checkpoint are not yet signed and were not counted");
 
+  rep.unsigned_entries = rep.latest_checkpoint ? n - std::min<std::uint64_t>(n, rep.latest_checkpoint->size) : n;
   if (!rep.latest_checkpoint)
     rep.notes.push_back("no stored checkpoint verified: the entries are not protected by a signature");
   else if (rep.latest_checkpoint->size < n)

@@ -216,6 +216,9 @@ struct LogVerifyReport {
   // Entries named by signed log_quarantined events (LOG-FORMAT.md §3.4): the appliance did
   // not write them, or wrote them while locked; not evidence of what the appliance did.
   std::vector<LogSeqRange> quarantined;
+  // Entries after the newest verified checkpoint (all of them if none verified): nothing
+  // vouches for them yet; the appliance authenticates or quarantines them at its next unlock.
+  std::uint64_t unsigned_entries = 0;
   bool clean() const { return problems.empty(); }  // no tampering found (quarantine aside)
 };
 std::string_view to_string(LogProblemKind kind);
