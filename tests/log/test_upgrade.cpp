@@ -1,9 +1,14 @@
 // Version 1 logs (LOG-FORMAT.md §3.6), from the release before entry MACs: the writer upgrades
 // one in place at open, once and crash-safely, keeping every leaf, root and signed checkpoint;
 // the auditor's side reads one as it is. The log is the committed version 1 vector log
-// (tests/vectors/log-v1: the vectors of §7 as that release made them).
+// (tests/vectors/log-v1: the vectors of §7 as that release made them), and one killed mid-upgrade.
 #include <catch2/catch.hpp>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
 
 #include "log_test_util.hpp"
 
@@ -330,4 +335,79 @@ TEST_CASE("entries after the newest checkpoint of an upgraded log have no MAC an
   REQUIRE(rep->quarantined.size() == 1);
   CHECK(rep->quarantined[0].first == kV1Entries);
   CHECK(rep->quarantined[0].last == kV1Entries);
+}
+
+TEST_CASE("a version 1 log whose upgrade is killed at a random moment opens as the same log", "[log][upgrade][crash]") {
+  // A child opens (so upgrades) a version 1 log of a few thousand entries and is killed with
+  // SIGKILL after a random delay: while scanning, checking, writing the temporary or renaming.
+  // Whatever it left, `entries` is the whole version 1 or the whole version 2 file, and the
+  // next open yields the version 2 file with the same root.
+  TempDir t;
+  Key key;
+  const auto src = t.path / "src";
+  {
+    auto log = AccessLog::create(src, options());
+    REQUIRE(log.ok());
+    std::vector<LogEvent> batch;
+    for (int i = 0; i < 8000; ++i) batch.push_back(event(i));
+    REQUIRE(log->append_batch(batch).ok());
+    REQUIRE(log->sign_checkpoint(key.sk, key.pk).ok());
+    REQUIRE(log->append(event(1)).ok());  // and an unsigned tail
+  }
+  // Written back in version 1 framing, as the release before entry MACs wrote it (§3.6).
+  const auto payloads = RawFile::load(src / "entries", kEntriesHeaderSize).records;
+  const std::string h1 = "tillid-log entries v1\n";
+  Bytes v1(h1.begin(), h1.end());
+  for (const auto& p : payloads) {
+    const Bytes r = v1_record(p);
+    v1.insert(v1.end(), r.begin(), r.end());
+  }
+  write_bytes(src / "entries", v1);
+  const Bytes v2 = expected_v2(payloads);
+  const auto root = log_root_at(src);
+  REQUIRE(root.ok());
+
+  // Round 0 is not killed: it measures how long a whole upgrade takes, so that the kills of
+  // the later rounds fall anywhere within it.
+  constexpr int kRounds = 40;
+  std::mt19937 rng(std::random_device{}());
+  std::chrono::microseconds whole{0};
+  int finished = 0, killed_before = 0, stale = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    INFO("round " << round);
+    const auto dir = t.path / ("log" + std::to_string(round));
+    fs::copy(src, dir, fs::copy_options::recursive);
+    const auto started = std::chrono::steady_clock::now();
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) _exit(AccessLog::open(dir, options()).ok() ? 0 : 3);
+    if (round == 0) {
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      whole = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+    }
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(std::uniform_int_distribution<std::int64_t>(0, whole.count() * 11 / 10)(rng)));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    REQUIRE((WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0)));
+    if (WIFEXITED(status)) ++finished;
+    const Bytes left = read_bytes(dir / "entries");
+    REQUIRE((left == v1 || left == v2));
+    if (left == v1) ++killed_before;
+    if (is_symlink_or_exists(dir / kTemp)) ++stale;
+
+    auto log = AccessLog::open(dir, options());
+    INFO((log.ok() ? std::string() : log.error().message));
+    REQUIRE(log.ok());
+    CHECK(log->root() == *root);
+    CHECK(log->recovery().entries_upgraded == (left == v1));
+    CHECK(read_bytes(dir / "entries") == v2);
+    CHECK_FALSE(is_symlink_or_exists(dir / kTemp));
+    fs::remove_all(dir);
+  }
+  WARN("upgrade kill rounds: " << kRounds << " (a whole upgrade took " << whole.count() << " us), finished: "
+                                << finished << ", version 1 left: " << killed_before
+                                << ", stale temporary left: " << stale);
 }
