@@ -21,16 +21,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto again = encode_log_entry(*e);
     if (!std::equal(again.begin(), again.end(), bytes.begin(), bytes.end())) __builtin_trap();
   }
-  // The framing scanner over a file image with either header.
+  // The framing scanner over a file image with each header (entries v1 and v2, checkpoints).
   merkle::Hasher h;
-  for (bool entries : {true, false}) {
-    const std::string_view header = entries ? logfmt::kEntriesHeader : logfmt::kCheckpointsHeader;
+  for (const std::string_view header : {logfmt::kEntriesHeader, logfmt::kEntriesHeaderV1, logfmt::kCheckpointsHeader}) {
+    const bool entries = header != logfmt::kCheckpointsHeader;
     std::vector<unsigned char> image(header.begin(), header.end());
     image.insert(image.end(), bytes.begin(), bytes.end());
     const auto scan = entries ? logfmt::scan_entries(h, image) : logfmt::scan_checkpoints(h, image);
     if (scan.good_end > image.size()) __builtin_trap();
+    // A version 1 entries record has no MAC field (LOG-FORMAT.md §3.6).
+    const std::size_t mac = entries && header == logfmt::kEntriesHeader ? logfmt::kMacBytes : 0;
     for (const auto& rec : scan.records)
-      if (rec.mac.size() != (entries ? logfmt::kMacBytes : 0)) __builtin_trap();
+      if (rec.mac.size() != mac) __builtin_trap();
   }
   // Quarantine details (LOG-FORMAT.md §3.4): what parses re-formats to exactly the input.
   if (auto ranges = parse_quarantine_details(text); ranges.ok()) {

@@ -6,6 +6,7 @@
 // open() refuses a log holding a checkpoint the appliance's key did not sign (§4.1); once
 // unlocked, entries carry a MAC under vault subkey 5 and authenticate_tail() quarantines what
 // in the unsigned tail does not authenticate before anything else is signed (§3.3, §3.4).
+// A version 1 entries file (no MAC fields) is upgraded to version 2 in place at open (§3.6).
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -138,21 +139,34 @@ struct OpenFile {
 Result<OpenFile> open_and_scan(merkle::Hasher& h, const fs::path& path, bool entries) {
   OpenFile f;
   f.path = path;
-  f.fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-  if (f.fd < 0) {
-    const int err = errno;
-    return make_error(err == ENOENT ? Errc::not_found : Errc::io,
-                      "cannot open " + path.string() + ": " + std::strerror(err) +
-                          (err == ELOOP ? " (it is a symbolic link; log files never are)" : ""));
-  }
-  const bool lock = entries;
   auto fail = [&](Error e) {
     ::close(f.fd);
     return e;
   };
-  if (lock && ::flock(f.fd, LOCK_EX | LOCK_NB) != 0)
-    return fail(make_error(Errc::io, "the access log " + path.parent_path().string() +
-                                         " is already open for writing by another process"));
+  for (int attempt = 0;; ++attempt) {
+    f.fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    if (f.fd < 0) {
+      const int err = errno;
+      return make_error(err == ENOENT ? Errc::not_found : Errc::io,
+                        "cannot open " + path.string() + ": " + std::strerror(err) +
+                            (err == ELOOP ? " (it is a symbolic link; log files never are)" : ""));
+    }
+    if (!entries) break;
+    if (::flock(f.fd, LOCK_EX | LOCK_NB) != 0)
+      return fail(make_error(Errc::io, "the access log " + path.parent_path().string() +
+                                           " is already open for writing by another process"));
+    // The lock belongs to an inode, not to the name: if another writer renamed an upgraded
+    // file over `entries` since we opened it (LOG-FORMAT.md §3.6), ours is the replaced
+    // version 1 file and the lock guards nothing. Open the name again.
+    struct stat held {}, named {};
+    if (::fstat(f.fd, &held) == 0 && ::lstat(path.c_str(), &named) == 0 && held.st_dev == named.st_dev &&
+        held.st_ino == named.st_ino)
+      break;
+    ::close(f.fd);
+    if (attempt == 2)
+      return make_error(Errc::io, "the access log " + path.parent_path().string() +
+                                      " was replaced repeatedly while it was being opened; try again");
+  }
   auto img = read_fd(f.fd, path);
   if (!img) return fail(img.error());
   f.image = std::move(img).value();
@@ -165,6 +179,55 @@ Result<OpenFile> open_and_scan(merkle::Hasher& h, const fs::path& path, bool ent
     if (auto r = sync_fd(f.fd, path); !r) return fail(r.error());
   }
   return f;
+}
+
+// Name of the version 2 file being written while a version 1 log is upgraded (§3.6).
+constexpr const char* kUpgradeTemp = "entries.upgrade";
+
+// LOG-FORMAT.md §3.6: put `image` (a complete version 2 entries file) in place of `entries`
+// atomically. The new file is created O_EXCL|O_NOFOLLOW (nothing planted at the name is
+// written through), locked before rename makes it `entries` (no other writer can take it),
+// and durable before the rename; the directory fsync makes the rename itself durable. A crash
+// at any instant leaves the version 1 file at `entries` (and perhaps a stale temporary, which
+// the next upgrade removes: the entries lock proves no upgrade is still running) or the whole
+// version 2 file. Returns the new file's descriptor, open for appending and locked.
+Result<int> replace_entries(const fs::path& dir, std::span<const unsigned char> image) {
+  const fs::path tmp = dir / kUpgradeTemp;
+  TILLID_ASSIGN(const int dir_fd, open_log_dir(dir));
+  int fd = -1;
+  auto r = [&]() -> Result<void> {
+    // unlinkat removes a symlink itself, never its target; a directory there is refused.
+    if (::unlinkat(dir_fd, kUpgradeTemp, 0) != 0 && errno != ENOENT)
+      return os_error("cannot remove " + tmp.string() + " (left by an interrupted log upgrade; remove it by hand)",
+                      errno);
+    fd = ::openat(dir_fd, kUpgradeTemp, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return os_error("cannot create " + tmp.string(), errno);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return os_error("cannot lock " + tmp.string(), errno);
+    if (::fchmod(fd, 0600) != 0) return os_error("cannot set the mode of " + tmp.string(), errno);
+    TILLID_TRY(write_all(fd, image.data(), image.size(), tmp));
+    if (::fsync(fd) != 0) return os_error("cannot flush " + tmp.string() + " to disk", errno);
+    if (::renameat(dir_fd, kUpgradeTemp, dir_fd, "entries") != 0)
+      return os_error("cannot rename " + tmp.string() + " to entries", errno);
+    return {};
+  }();
+  if (!r) {
+    (void)::unlinkat(dir_fd, kUpgradeTemp, 0);  // a failed upgrade leaves the version 1 log as it was
+    if (fd >= 0) ::close(fd);
+    ::close(dir_fd);
+    return make_error(r.error().code, r.error().message + "; the version 1 file is unchanged");
+  }
+  // From here `entries` is the whole version 2 file. Until the directory is durable a crash
+  // could bring back the version 1 file (which the next open upgrades again) and with it lose
+  // whatever was appended since: so no append is acknowledged unless this fsync succeeded.
+  const int synced = ::fsync(dir_fd);
+  const int err = errno;
+  ::close(dir_fd);
+  if (synced != 0) {
+    ::close(fd);
+    return os_error("cannot flush " + dir.string() + " to disk after upgrading its entries file; open the log again",
+                    err);
+  }
+  return fd;
 }
 
 }  // namespace
@@ -311,6 +374,39 @@ struct AccessLog::State {
     return std::vector<unsigned char>(rec.begin() + 4, rec.end() - logfmt::kCheckBytes - logfmt::kMacBytes);
   }
 
+  // LOG-FORMAT.md §3.6: rewrite the version 1 entries file `recs` (already scanned, decoded
+  // and checked against every checkpoint) as version 2: the same payloads, so the same leaves,
+  // tree and signed checkpoints, with zero MAC fields (written without the key, §3.1).
+  Result<void> upgrade_from_v1(std::span<const logfmt::ScannedRecord> recs) {
+    std::vector<unsigned char> image(logfmt::kEntriesHeader.begin(), logfmt::kEntriesHeader.end());
+    const logfmt::EntryMac none{};
+    for (const auto& rec : recs) logfmt::append_record(image, rec.payload, none, rec.leaf);
+    // Check the new file before it replaces anything: read back as version 2 it must hold the
+    // same leaves, so the root at the newest checkpoint still matches.
+    const auto scan = logfmt::scan_entries(hasher, image);
+    bool same = scan.version == 2 && !scan.damaged && scan.torn_bytes == 0 && scan.records.size() == tree.size();
+    for (std::uint64_t i = 0; same && i < scan.records.size(); ++i) same = scan.records[i].leaf == tree.leaf(i);
+    if (same && latest) {
+      merkle::Tree check;
+      for (const auto& rec : scan.records) check.append(hasher, rec.leaf);
+      same = check.root_at(hasher, latest->size) == latest->root;
+    }
+    if (!same)
+      return make_error(Errc::corrupt, "upgrading the access log's entries file to version 2 would change its "
+                                       "tree; the version 1 file was left as it was");
+    auto fd = replace_entries(dir, image);
+    if (!fd)
+      return make_error(fd.error().code, "cannot upgrade the access log's entries file to version 2: " +
+                                             fd.error().message);
+    ::close(entries_fd);  // releases the lock on the replaced file; the new one is locked
+    entries_fd = *fd;
+    offsets.clear();
+    for (const auto& rec : scan.records) offsets.push_back(rec.offset);
+    end = scan.good_end;
+    recovery.entries_upgraded = true;
+    return {};
+  }
+
   // The entries file image in [offsets[from], end of entry n), for re-reading a range.
   Result<std::vector<unsigned char>> read_range(std::uint64_t from_off, std::uint64_t to_off) const {
     std::vector<unsigned char> image(to_off - from_off);
@@ -378,7 +474,6 @@ Result<AccessLog> AccessLog::open(const fs::path& dir, AccessLogOptions options)
     st->offsets.push_back(recs[i].offset);
   }
   st->end = ef.scan.good_end;
-  ef.image = {};
 
   TILLID_ASSIGN(OpenFile cf, open_and_scan(st->hasher, dir / "checkpoints", false));
   st->checkpoints_fd = cf.fd;
@@ -420,6 +515,8 @@ Result<AccessLog> AccessLog::open(const fs::path& dir, AccessLogOptions options)
       return make_error(Errc::corrupt, "the access log's entries do not match its latest checkpoint (size " +
                                            std::to_string(c.size) + "): entries were altered — run the log verifier");
   }
+  // Only a log that passed every check above is upgraded: a damaged one stays byte for byte.
+  if (ef.scan.version == 1) TILLID_TRY(st->upgrade_from_v1(recs));
   return AccessLog(std::move(st));
 }
 

@@ -423,6 +423,15 @@ Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
   return s;
 }
 
+Scan scan_entries(merkle::Hasher& h, std::span<const unsigned char> image) {
+  const bool v1 = image.size() >= kEntriesHeaderV1.size() &&
+                  std::memcmp(image.data(), kEntriesHeaderV1.data(), kEntriesHeaderV1.size()) == 0;
+  Scan s = v1 ? scan_records(h, image, kEntriesHeaderV1, kMaxEntryBytes, 0)
+              : scan_records(h, image, kEntriesHeader, kMaxEntryBytes, kMacBytes);
+  if (s.header_ok) s.version = v1 ? 1 : 2;
+  return s;
+}
+
 Result<std::vector<unsigned char>> read_file(const std::filesystem::path& path) {
   // O_NOFOLLOW: a symlink planted in place of a log file is refused, never followed (§1).
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -14,6 +14,9 @@
 namespace tillid::logfmt {
 
 inline constexpr std::string_view kEntriesHeader = "tillid-log entries v2\n";
+// Version 1 framing (no MAC field): read by the auditor's side, upgraded by the writer at open
+// (LOG-FORMAT.md §3.6). Never written.
+inline constexpr std::string_view kEntriesHeaderV1 = "tillid-log entries v1\n";
 inline constexpr std::string_view kCheckpointsHeader = "tillid-log checkpoints v1\n";
 inline constexpr std::size_t kMaxEntryBytes = 474;     // LOG-FORMAT.md §2
 inline constexpr std::size_t kMaxCheckpointBytes = 2048;
@@ -43,6 +46,7 @@ struct ScannedRecord {
 // Result of scanning a whole file image (header included).
 struct Scan {
   bool header_ok = false;
+  int version = 0;                     // entries file framing, 1 or 2 (0: checkpoints file)
   std::vector<ScannedRecord> records;  // the intact prefix
   std::uint64_t good_end = 0;          // byte offset just past the last intact record
   std::uint64_t torn_bytes = 0;        // a crash leftover at the end (safe to cut)
@@ -57,9 +61,10 @@ struct Scan {
 // thing in the file apart from zero bytes (LOG-FORMAT.md §3.2).
 Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
                   std::string_view header, std::size_t max_payload, std::size_t mac_bytes);
-inline Scan scan_entries(merkle::Hasher& h, std::span<const unsigned char> image) {
-  return scan_records(h, image, kEntriesHeader, kMaxEntryBytes, kMacBytes);
-}
+// Either entries framing, told apart by the header: a version 1 record has no MAC field, so
+// its ScannedRecord::mac is empty (LOG-FORMAT.md §3.6). The writer upgrades such a file at
+// open and never appends to one.
+Scan scan_entries(merkle::Hasher& h, std::span<const unsigned char> image);
 inline Scan scan_checkpoints(merkle::Hasher& h, std::span<const unsigned char> image) {
   return scan_records(h, image, kCheckpointsHeader, kMaxCheckpointBytes, 0);
 }

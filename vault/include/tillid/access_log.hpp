@@ -132,10 +132,12 @@ Result<std::vector<LogSeqRange>> parse_quarantine_details(std::string_view detai
 std::vector<LogSeqRange> quarantined_ranges(std::span<const LogEntry> entries);
 bool in_ranges(std::span<const LogSeqRange> ranges, std::uint64_t seq);
 
-// What open() had to do: bytes of a torn last record left by a crash, cut off (never more).
+// What open() had to do: bytes of a torn last record left by a crash, cut off (never more),
+// and whether a version 1 entries file was rewritten as version 2 (LOG-FORMAT.md §3.6).
 struct LogRecovery {
   std::uint64_t entries_torn_bytes = 0;
   std::uint64_t checkpoints_torn_bytes = 0;
+  bool entries_upgraded = false;
 };
 
 class AccessLog {
@@ -144,6 +146,7 @@ class AccessLog {
   static Result<AccessLog> create(const std::filesystem::path& dir, AccessLogOptions options);
   // Open an existing log for appending (one writer per directory: an exclusive lock is held).
   // A torn tail is cut and reported in recovery(); any other damage fails with Errc::corrupt.
+  // A version 1 entries file that passes every check is upgraded to version 2 in place.
   static Result<AccessLog> open(const std::filesystem::path& dir, AccessLogOptions options);
 
   AccessLog(AccessLog&&) noexcept;
