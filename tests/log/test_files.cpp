@@ -8,23 +8,8 @@
 
 using namespace tillid;
 using namespace logtest;
-
-namespace {
-
-unsigned mode_of(const fs::path& p) {
-  struct stat st {};
-  REQUIRE(::lstat(p.c_str(), &st) == 0);
-  return st.st_mode & 07777;
-}
-
-// Restores the process umask when a test ends.
-struct Umask {
-  mode_t old;
-  explicit Umask(mode_t m) : old(::umask(m)) {}
-  ~Umask() { ::umask(old); }
-};
-
-}  // namespace
+using tillid::test::mode_of;
+using tillid::test::Umask;
 
 TEST_CASE("log directory 0700 and files 0600 under umask 000", "[log][files]") {
   TempDir dir;

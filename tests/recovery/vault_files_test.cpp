@@ -7,23 +7,6 @@
 
 using namespace tillid::test;
 
-namespace {
-
-unsigned mode_of(const fs::path& p) {
-  struct stat st {};
-  REQUIRE(::lstat(p.c_str(), &st) == 0);
-  return st.st_mode & 07777;
-}
-
-// Restores the test process's umask when the scope ends.
-struct Umask {
-  mode_t old;
-  explicit Umask(mode_t m) : old(::umask(m)) {}
-  ~Umask() { ::umask(old); }
-};
-
-}  // namespace
-
 TEST_CASE("vault files are 0600 and directories 0700 under umask 000", "[vault][permissions]") {
   Umask lax(0);  // inherited by every tillid the fixture starts
   RecVault v;

@@ -248,4 +248,18 @@ inline unsigned env_count(const char* name, unsigned fallback) {
   return fallback;
 }
 
+// A file's permission bits (lstat: a symlink is not followed).
+inline unsigned mode_of(const fs::path& p) {
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) != 0) throw std::runtime_error("cannot lstat " + p.string());
+  return st.st_mode & 07777;
+}
+
+// Sets the process umask, restoring it when the scope ends (children inherit it).
+struct Umask {
+  mode_t old;
+  explicit Umask(mode_t m) : old(::umask(m)) {}
+  ~Umask() { ::umask(old); }
+};
+
 }  // namespace tillid::test
