@@ -96,6 +96,17 @@ TEST_CASE("swapped case numbers fail verify and export, naming both cases and th
   INFO(before.out);
   CHECK(before.exit_code == 0);
   CHECK(before.out.find("BH-2026-0002") != std::string::npos);
+  // Listings show the relabelled cases and their items marked, never as genuine, and exit 1;
+  // nothing is done in a case found by its (altered) number.
+  auto cases = e.tillid({"--json", "case", "ls"});
+  CHECK(cases.exit_code == 1);
+  for (const auto& c : nlohmann::json::parse(cases.out)) CHECK(c["verified"] == false);
+  auto items = e.tillid({"--json", "ls"});
+  CHECK(items.exit_code == 1);
+  for (const auto& it : nlohmann::json::parse(items.out)) CHECK(it["verified"] == false);
+  auto text = e.tillid({"ls"});
+  CHECK(text.out.find("(UNVERIFIED)") != std::string::npos);
+  expect_failure_naming(e.tillid({"ls", "--case", "BH-2026-0001"}), {e.case_b, "does not verify"});
 }
 
 TEST_CASE("a changed municipality fails verify and export", "[facts][class2]") {

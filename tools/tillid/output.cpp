@@ -116,7 +116,7 @@ nlohmann::json to_json(const CaseInfo& c) {
   return {{"id", c.id},           {"case_number", c.case_number}, {"municipality", c.municipality},
           {"child_name", c.child_name}, {"cpr", c.cpr},            {"notes", c.notes},
           {"created", format_time(c.created_unix)}, {"created_unix", c.created_unix},
-          {"creator", c.creator}};
+          {"creator", c.creator}, {"verified", c.verified}};
 }
 
 nlohmann::json to_json(const ItemInfo& item) {
@@ -129,7 +129,8 @@ nlohmann::json to_json(const ItemInfo& item) {
           {"file_name", item.file_name},
           {"created", format_time(item.created_unix)},
           {"created_unix", item.created_unix},
-          {"creator", item.creator}};
+          {"creator", item.creator},
+          {"verified", item.verified}};
   if (item.kind == ItemKind::recording) {
     j["interviewer"] = item.interviewer;
     j["duration_ms"] = item.duration_ms;

@@ -1,4 +1,5 @@
 // `tillid init | key | case | doc | ls | get | verify`: the vault's everyday commands.
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -10,6 +11,19 @@
 
 namespace tillid::cli {
 namespace {
+
+// Listings show what fails its signature check, marked, rather than hide it; the command then
+// exits 1 so a script notices (the facts are not the appliance's word; `verify` says why).
+std::string unverified_mark(bool verified) { return verified ? "" : " (UNVERIFIED)"; }
+
+template <class Info>
+int listing_result(const std::vector<Info>& listed) {
+  const auto bad = std::count_if(listed.begin(), listed.end(), [](const Info& i) { return !i.verified; });
+  if (bad == 0) return kOk;
+  std::cerr << "tillid: " << bad << " listed entr" << (bad == 1 ? "y fails its" : "ies fail their")
+            << " signature check (marked UNVERIFIED: the stored facts were altered); run `tillid verify`\n";
+  return kVerifyFailed;
+}
 
 Result<void> require_vault_dir(const GlobalOptions& g) {
   if (g.vault.empty())
@@ -160,10 +174,11 @@ void register_case(CLI::App& app, GlobalOptions& g, Action& action) {
         } else {
           std::vector<std::vector<std::string>> rows;
           for (const auto& c : cases)
-            rows.push_back({c.case_number, c.municipality, c.child_name, format_time(c.created_unix), c.id});
+            rows.push_back({c.case_number + unverified_mark(c.verified), c.municipality, c.child_name,
+                            format_time(c.created_unix), c.id});
           print_table({"CASE", "MUNICIPALITY", "CHILD", "OPENED", "ID"}, rows);
         }
-        return kOk;
+        return listing_result(cases);
       });
     };
   });
@@ -212,7 +227,7 @@ void register_ls(CLI::App& app, GlobalOptions& g, Action& action) {
         std::map<std::string, std::string> numbers;  // case id → case number
         TILLID_ASSIGN(auto cases, v.cases());
         WipeAllOnExit wipe_cases(cases);
-        for (const auto& c : cases) numbers[c.id] = c.case_number;
+        for (const auto& c : cases) numbers[c.id] = c.case_number + unverified_mark(c.verified);
         if (!case_ref->empty()) {
           TILLID_ASSIGN(CaseInfo c, v.find_case(*case_ref));
           WipeOnExit wipe_case{&c.child_name, &c.cpr, &c.notes};
@@ -231,11 +246,11 @@ void register_ls(CLI::App& app, GlobalOptions& g, Action& action) {
         } else {
           std::vector<std::vector<std::string>> rows;
           for (const auto& it : items)
-            rows.push_back({it.id, numbers[it.case_id], to_string(it.kind), format_size(it.size),
-                            format_time(it.created_unix), it.title});
+            rows.push_back({it.id + unverified_mark(it.verified), numbers[it.case_id], to_string(it.kind),
+                            format_size(it.size), format_time(it.created_unix), it.title});
           print_table({"ITEM", "CASE", "KIND", "SIZE", "STORED", "TITLE"}, rows);
         }
-        return kOk;
+        return listing_result(items);
       });
     };
   });

@@ -14,9 +14,6 @@ using namespace detail;
 
 namespace {
 
-constexpr const char* kCaseColumns =
-    "SELECT id, case_number, municipality, child_name, cpr, notes, created_unix, creator FROM cases ";
-
 Result<void> check_clear_field(std::string_view v, const char* name) {
   if (v.empty()) return make_error(Errc::invalid_argument, std::string("the ") + name + " is empty");
   if (v.size() > 64) return make_error(Errc::invalid_argument, std::string("the ") + name + " is longer than 64 bytes");
@@ -26,16 +23,18 @@ Result<void> check_clear_field(std::string_view v, const char* name) {
   return {};
 }
 
-Result<CaseInfo> case_from_row(const Vault::State& s, const Stmt& st) {
+// The case as stored, its sealed fields opened and its signature checked (FORMAT.md §5.4).
+Result<CaseInfo> case_info_of(const Vault::State& s, const CaseRow& row) {
   CaseInfo c;
-  c.id = st.text(0);
-  c.case_number = st.text(1);
-  c.municipality = st.text(2);
-  TILLID_ASSIGN(c.child_name, open_field(s.keys->meta, s.vault_id, {"cases", "child_name", c.id}, st.blob(3)));
-  TILLID_ASSIGN(c.cpr, open_field(s.keys->meta, s.vault_id, {"cases", "cpr", c.id}, st.blob(4)));
-  TILLID_ASSIGN(c.notes, open_field(s.keys->meta, s.vault_id, {"cases", "notes", c.id}, st.blob(5)));
-  c.created_unix = st.int64(6);
-  c.creator = st.text(7);
+  c.id = row.id;
+  c.case_number = row.case_number;
+  c.municipality = row.municipality;
+  TILLID_ASSIGN(c.child_name, open_field(s.keys->meta, s.vault_id, {"cases", "child_name", c.id}, row.child_name_sealed));
+  TILLID_ASSIGN(c.cpr, open_field(s.keys->meta, s.vault_id, {"cases", "cpr", c.id}, row.cpr_sealed));
+  TILLID_ASSIGN(c.notes, open_field(s.keys->meta, s.vault_id, {"cases", "notes", c.id}, row.notes_sealed));
+  c.created_unix = row.created_unix;
+  c.creator = row.creator;
+  c.verified = case_row_verifies(s.signing_pk, row);
   return c;
 }
 
@@ -45,18 +44,28 @@ Result<CaseInfo> case_from_row(const Vault::State& s, const Stmt& st) {
 namespace detail {
 Result<CaseInfo> find_case_locked(Vault::State& s, const std::string& id_or_number) {
   TILLID_TRY(s.require_unlocked());
+  // By id first, then by case number; either way only a case whose signature verifies is
+  // acted on (FORMAT.md §5.4): a relabelled case must not receive or list evidence.
+  std::optional<CaseRow> row;
   Id16 id;
   if (parse_id(id_or_number, id)) {
-    TILLID_ASSIGN(Stmt st, s.db.prepare((std::string(kCaseColumns) + "WHERE id = ?").c_str(), "cannot read the case"));
-    st.bind(1, id_or_number);
-    TILLID_ASSIGN(bool row, st.step());
-    if (row) return case_from_row(s, st);
+    TILLID_ASSIGN(row, load_case_row(s.db, id_or_number));
   }
-  TILLID_ASSIGN(Stmt st, s.db.prepare((std::string(kCaseColumns) + "WHERE case_number = ?").c_str(), "cannot read the case"));
-  st.bind(1, id_or_number);
-  TILLID_ASSIGN(bool row, st.step());
-  if (row) return case_from_row(s, st);
-  return make_error(Errc::not_found, "no case has the id or case number \"" + id_or_number + "\"");
+  if (!row) {
+    TILLID_ASSIGN(Stmt st, s.db.prepare("SELECT id FROM cases WHERE case_number = ?", "cannot read the case"));
+    st.bind(1, id_or_number);
+    TILLID_ASSIGN(bool found, st.step());
+    if (found) {
+      TILLID_ASSIGN(row, load_case_row(s.db, st.text(0)));
+    }
+  }
+  if (!row) return make_error(Errc::not_found, "no case has the id or case number \"" + id_or_number + "\"");
+  TILLID_ASSIGN(CaseInfo c, case_info_of(s, *row));
+  if (!c.verified)
+    return make_error(Errc::corrupt, "the signature of " + case_label(*row) +
+                                         " does not verify (case number, municipality or sealed fields altered); "
+                                         "nothing was done; run verify");
+  return c;
 }
 }  // namespace detail
 
@@ -116,13 +125,10 @@ Result<std::vector<CaseInfo>> Vault::cases() const {
   State& s = *state_;
   auto r = [&]() -> Result<std::vector<CaseInfo>> {
     TILLID_TRY(s.require_unlocked());
-    TILLID_ASSIGN(Stmt st, s.db.prepare((std::string(kCaseColumns) + "ORDER BY created_unix, case_number").c_str(),
-                                        "cannot list the cases"));
+    TILLID_ASSIGN(auto rows, load_case_rows(s.db));
     std::vector<CaseInfo> out;
-    for (;;) {
-      TILLID_ASSIGN(bool row, st.step());
-      if (!row) break;
-      TILLID_ASSIGN(auto c, case_from_row(s, st));
+    for (const auto& row : rows) {
+      TILLID_ASSIGN(auto c, case_info_of(s, row));
       out.push_back(std::move(c));
     }
     return out;

@@ -76,6 +76,10 @@ Result<std::vector<ItemInfo>> Vault::items(std::optional<std::string> case_id) c
     std::vector<ItemInfo> out;
     for (auto& row : rows) {
       TILLID_TRY(open_item_fields(s, row));
+      // Listed, but flagged unless its v3 manifest (and so its case) verifies over the stored
+      // facts (FORMAT.md §5.1): a relabelled item is shown as such, never as genuine.
+      auto m = manifest_for(s, row);
+      row.info.verified = m.ok() && verify_manifest(s.signing_pk, *m, row.signature);
       out.push_back(std::move(row.info));
     }
     return out;

@@ -59,6 +59,9 @@ struct CaseInfo {
   std::string notes;
   std::int64_t created_unix = 0;
   std::string creator;
+  // Listings only: false when the case's signature does not verify (its number,
+  // municipality or sealed fields were altered); `verify` names why. find_case refuses such a case.
+  bool verified = true;
 };
 
 enum class ItemKind { document, recording };
@@ -79,6 +82,9 @@ struct ItemInfo {
   bool interrupted = false;        // cut off (power loss, kill) and sealed by recovery
   std::int64_t interrupted_unix = 0;  // when the cut happened (last durable write)
   std::size_t bookmark_count = 0;  // read them with Vault::bookmarks()
+  // Listings only: false when the item's v3 manifest signature (or its case's) does not
+  // verify over the stored facts; `verify` names why. Such an item is never served.
+  bool verified = true;
 };
 
 // A stream of plaintext bytes: fill `buf`, return how many were written (0 at the end).
