@@ -3,6 +3,7 @@
 // real `tillid verify`, `tillid export` and `tillid verify-export --key`, which must fail and
 // name the item, the case or the access-log seq (FORMAT.md §5.1, §5.4–§5.6; EXPORT-FORMAT §5).
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <regex>
 
@@ -329,4 +330,23 @@ TEST_CASE("the upgrade re-signs only items whose old signature verifies", "[fact
   CHECK(v.tillid({"--json", "audit", "report"}).out.find("1 items re-signed, 2 items not re-signed") !=
         std::string::npos);
   expect_failure_naming(v.tillid({"export", v.doc_two, "--out", (v.tmp / "b").string()}), {v.doc_two});
+}
+
+// Issue 10 class 6: what sits at objects/<id> is read only if it is a regular file. A FIFO
+// would block a reader forever and a symlink would feed it another file.
+TEST_CASE("a FIFO or symlink put in place of an object is named by verify and never read", "[facts][class6]") {
+  Evidence e;
+  const fs::path object = e.vault / "objects" / e.item_a;
+  const fs::path out = e.tmp / "a-out.pdf";
+  SECTION("a FIFO") {
+    fs::remove(object);
+    REQUIRE(::mkfifo(object.c_str(), 0600) == 0);
+  }
+  SECTION("a symlink to the other item's object") {
+    fs::remove(object);
+    fs::create_symlink(e.vault / "objects" / e.item_b, object);
+  }
+  expect_failure_naming(e.verify(), {e.item_a});
+  expect_failure_naming(e.tillid({"get", e.item_a, "-o", out.string()}), {e.item_a});
+  CHECK_FALSE(fs::exists(out));
 }

@@ -30,7 +30,7 @@ Result<void> read_item_content(Vault::State& s, const ItemRow& row, const ByteSi
   if (!verify_manifest(s.signing_pk, *m, row.signature))
     return make_error(Errc::corrupt, label + ": its manifest signature does not verify (metadata altered); "
                                              "nothing was released; run verify");
-  auto fd = open_file(s.object_path(row.info.id), O_RDONLY | O_CLOEXEC);
+  auto fd = open_regular_for_reading(s.object_path(row.info.id));
   if (!fd.ok()) {
     if (fd.error().code == Errc::not_found)
       return make_error(Errc::corrupt, label + ": its object file is missing from the vault; run verify and "

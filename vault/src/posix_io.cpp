@@ -59,6 +59,18 @@ Result<Fd> open_file(const std::filesystem::path& p, int flags, unsigned mode) {
   return out;
 }
 
+Result<Fd> open_regular_for_reading(const std::filesystem::path& p) {
+  TILLID_ASSIGN(Fd fd, open_file(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error(errno, "cannot inspect " + p.string());
+  if (!S_ISREG(st.st_mode))
+    return make_error(Errc::corrupt, p.string() + " is not a regular file; something was put in its place");
+  // Back to blocking reads (O_NONBLOCK has no effect on a regular file's data, but be plain).
+  if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK) != 0)
+    return errno_error(errno, "cannot open " + p.string());
+  return fd;
+}
+
 Result<void> make_private_dir(const std::filesystem::path& p) {
   if (::mkdir(p.c_str(), 0700) != 0) return errno_error(errno, "cannot create directory " + p.string());
   // mkdir's mode is reduced by the umask; chmod makes it exactly 0700 (FORMAT.md §1).

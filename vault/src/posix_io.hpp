@@ -46,6 +46,10 @@ Error errno_error(int err, std::string_view what);
 // open(2), O_CLOEXEC. With O_CREAT it never follows a symlink (O_NOFOLLOW is added); a file
 // it creates with O_EXCL gets exactly `mode`, whatever the umask.
 Result<Fd> open_file(const std::filesystem::path& p, int flags, unsigned mode = 0600);
+// Open an existing object for reading, refusing anything but a regular file: never through a
+// symlink, and a FIFO or device planted in its place can neither block nor feed the reader
+// (O_NONBLOCK on open, then fstat; FORMAT.md §1).
+Result<Fd> open_regular_for_reading(const std::filesystem::path& p);
 // mkdir(2) with mode exactly 0700, whatever the umask.
 Result<void> make_private_dir(const std::filesystem::path& p);
 // A directory only the caller can write: owned by the effective user, not group- or

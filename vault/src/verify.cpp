@@ -48,7 +48,7 @@ void check_item(Vault::State& s, ItemRow& row, VerifyReport& rep) {
             "municipality, kind, time, creator, title, file name, interviewer, recording fields or bookmarks "
             "altered, or a signature older than manifest v3)");
 
-  auto fd = open_file(s.object_path(id), O_RDONLY);
+  auto fd = open_regular_for_reading(s.object_path(id));
   if (!fd.ok()) {
     problem(fd.error().code == Errc::not_found ? "object file is missing (objects/" + id + ")"
                                                : fd.error().message);
