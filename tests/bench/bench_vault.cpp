@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "peak_rss.hpp"
 #include "tillid/vault.hpp"
 
 namespace fs = std::filesystem;
@@ -57,25 +58,11 @@ double now() {
 }
 
 // Times `op` (wall clock and this process's CPU, all threads) and prints one parseable line:
-// The unlock before a phase runs Argon2id (64 MiB at the `interactive` cost a key slot now
-// needs): restart the peak-RSS count after it, so the figure is the phase's own
-// (proc(5): writing 5 to clear_refs resets VmHWM).
-void reset_peak_rss() {
-  std::ofstream("/proc/self/clear_refs") << "5";
-}
-long peak_rss_kib() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
-  return -1;
-}
-
 // "wall user sys peak_rss_kib [extra]".
 template <class Op>
 void timed(Op op) {
   rusage a{}, b{};
-  reset_peak_rss();
+  reset_peak_rss();  // the unlock's Argon2id is not the phase's memory
   getrusage(RUSAGE_SELF, &a);
   double t0 = now();
   std::string extra = op();
