@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
-#include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -73,11 +73,16 @@ struct Background {
   // Waits until stderr says the recording started; returns its item id.
   std::string wait_started(std::chrono::seconds limit = std::chrono::seconds(30)) {
     const auto end = Clock::now() + limit;
-    static const std::regex re("Recording item ([0-9a-f]{32})");
+    // Found by hand: std::regex trips GCC 12's -Wmaybe-uninitialized under -fsanitize.
+    static const std::string marker = "Recording item ";
+    auto item_id = [](const std::string& e) -> std::string {
+      const auto at = e.find(marker);
+      if (at == std::string::npos || e.size() < at + marker.size() + 32) return {};
+      const std::string id = e.substr(at + marker.size(), 32);
+      return id.find_first_not_of("0123456789abcdef") == std::string::npos ? id : std::string();
+    };
     while (Clock::now() < end) {
-      std::smatch m;
-      const std::string e = err_text();
-      if (std::regex_search(e, m, re)) return m[1];
+      if (std::string id = item_id(err_text()); !id.empty()) return id;
       int status = 0;
       if (::waitpid(pid, &status, WNOHANG) == pid) {
         exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
