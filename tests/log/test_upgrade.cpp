@@ -85,6 +85,17 @@ std::string problems_of(const LogVerifyReport& rep) {
   return s;
 }
 
+// The auditor's verdict on the v1 vector log (upgraded or not): intact, same entries, same
+// root, same checkpoints.
+void expect_v1_log(const Result<LogVerifyReport>& rep) {
+  REQUIRE(rep.ok());
+  INFO(problems_of(*rep));
+  CHECK(rep->clean());
+  CHECK(rep->entries == kV1Entries);
+  CHECK(hex_of(rep->root) == v1_root());
+  CHECK(rep->checkpoints == kV1Checkpoints);
+}
+
 }  // namespace
 
 TEST_CASE("a version 1 log is upgraded at open: same entries, same root, checkpoints still verify, once",
@@ -133,12 +144,7 @@ TEST_CASE("a version 1 log is upgraded at open: same entries, same root, checkpo
   CHECK_FALSE(is_symlink_or_exists(dir / kTemp));
 
   auto rep = verify_log(dir, v1_vkey());
-  REQUIRE(rep.ok());
-  INFO(problems_of(*rep));
-  CHECK(rep->clean());
-  CHECK(rep->entries == kV1Entries);
-  CHECK(hex_of(rep->root) == v1_root());
-  CHECK(rep->checkpoints == kV1Checkpoints);
+  expect_v1_log(rep);
 
   // A second open finds version 2 and changes nothing; appends are version 2 records.
   {
@@ -166,12 +172,7 @@ TEST_CASE("verify_log, read_log_entries and proofs read a version 1 log as it is
   const auto payloads = v1_payloads(v1);
 
   auto rep = verify_log(dir, v1_vkey());
-  REQUIRE(rep.ok());
-  INFO(problems_of(*rep));
-  CHECK(rep->clean());
-  CHECK(rep->entries == kV1Entries);
-  CHECK(hex_of(rep->root) == v1_root());
-  CHECK(rep->checkpoints == kV1Checkpoints);
+  expect_v1_log(rep);
   REQUIRE(rep->latest_checkpoint);
   CHECK(rep->latest_checkpoint->size == kV1Entries);
 
