@@ -59,6 +59,12 @@ constexpr std::array kActionNames = {
     ActionName{LogAction::report_made, "report_made"},
     ActionName{LogAction::checkpoint_fetched, "checkpoint_fetched"},
     ActionName{LogAction::log_quarantined, "log_quarantined"},
+    ActionName{LogAction::record_adopted, "record_adopted"},
+    ActionName{LogAction::users_listed, "users_listed"},
+    ActionName{LogAction::authz_decision, "authz_decision"},
+    ActionName{LogAction::daemon_started, "daemon_started"},
+    ActionName{LogAction::daemon_stopped, "daemon_stopped"},
+    ActionName{LogAction::protocol_error, "protocol_error"},
 };
 
 bool id_char(unsigned char c) {

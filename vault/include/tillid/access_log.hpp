@@ -30,11 +30,13 @@ enum class LogAction : std::uint16_t {
   vault_init = 1, unlock = 2, lock = 3, key_slot_added = 4, key_slot_removed = 5,
   case_created = 10, cases_listed = 11, item_added = 12, items_listed = 13, item_read = 14,
   verify_run = 15, case_viewed = 16, item_viewed = 17, recovery = 18, vault_upgraded = 19,
-  record_start = 20, record_stop = 21, record_bookmark = 22,
+  record_start = 20, record_stop = 21, record_bookmark = 22, record_adopted = 23,
   share_created = 30, share_revoked = 31, share_fetched = 32, shares_listed = 33,
   export_made = 40, item_deleted = 41, case_deleted = 42, retention_run = 43,
   login = 50, user_enrolled = 51, user_revoked = 52, device_enrolled = 53, device_revoked = 54,
+  users_listed = 55,
   log_verified = 60, report_made = 61, checkpoint_fetched = 62, log_quarantined = 63,
+  authz_decision = 70, daemon_started = 71, daemon_stopped = 72, protocol_error = 73,
 };
 enum class LogOutcome : std::uint8_t { ok = 0, refused = 1, failed = 2 };
 

@@ -17,6 +17,8 @@
 #include "tillid/recording.hpp"
 #include "tillid/result.hpp"
 #include "tillid/secret.hpp"
+#include "tillid/users.hpp"
+#include "tillid/access_log.hpp"
 
 namespace tillid {
 
@@ -111,8 +113,33 @@ class Vault {
   // Create a new vault in `dir` (empty or absent) with one key slot for `passphrase`.
   static Result<void> create(const std::filesystem::path& dir, const Passphrase& passphrase,
                              std::string slot_label, KdfCost cost, const Actor& actor);
+  // Same, with `first_admin` as the roster's first user (tillid init: the invoking uid).
+  static Result<void> create(const std::filesystem::path& dir, const Passphrase& passphrase,
+                             std::string slot_label, KdfCost cost, const NewUser& first_admin);
   // Open an existing vault, locked. Fails with not_a_vault for anything else.
   static Result<Vault> open(const std::filesystem::path& dir, Actor actor);
+
+  // Who the following calls act for, in the access log and as creator (the daemon sets it
+  // for each request under its own lock; calls from several users must not interleave).
+  void set_actor(Actor actor);
+  // An entry for something the caller decided (the daemon's authorisation decisions,
+  // protocol errors, start and stop). `details` never holds identifying text.
+  Result<void> log_event(LogAction action, LogOutcome outcome, std::string_view details,
+                         std::string_view case_id = {}, std::string_view item_id = {});
+  // Wipe every key; the vault stays open, locked (logged as lock).
+  Result<void> lock();
+
+  // The roster (FORMAT.md §8). users() and user_by_uid() work while locked: the roster's
+  // signature is checked with the public key. user_by_uid never returns a revoked user.
+  Result<std::vector<User>> users() const;
+  Result<std::optional<User>> user_by_uid(unsigned uid) const;
+  Result<User> add_user(const NewUser& user);             // unlocked; logs user_enrolled
+  Result<void> revoke_user(const std::string& name);      // unlocked; never the last admin
+
+  // Checkpoints: by default one is signed after every entry. A daemon defers them and calls
+  // sign_pending_checkpoint() on a timer (within 1 s of the last entry, LOG-FORMAT §3).
+  void defer_checkpoints(bool on);
+  Result<bool> sign_pending_checkpoint();  // true if entries were waiting and got signed
 
   Vault(Vault&&) noexcept;
   Vault& operator=(Vault&&) noexcept;
