@@ -255,7 +255,7 @@ int main(int argc, char** argv) {
     }
     if (!out) die("cannot write the input file");
   }
-  if (auto c = Vault::create(vault, passphrase_from(kPass), "bench", KdfCost::interactive(), Actor{}); !c.ok())
+  if (auto c = Vault::create(vault, passphrase_from(kPass), "bench", KdfCost::interactive(), tillid::Actor{}); !c.ok())
     die(c.error().message);
   std::string recipient;
   if (with_age) {

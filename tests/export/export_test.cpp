@@ -449,7 +449,7 @@ TEST_CASE("document file names become one safe file name in the bundle", "[expor
   TempDir tmp;
   const auto vdir = tmp / "vault";
   const tillid::Passphrase pass = tillid::passphrase_from("pw for the name test");
-  REQUIRE(tillid::Vault::create(vdir, pass, "t", tillid::KdfCost::minimum(), Actor{}).ok());
+  REQUIRE(tillid::Vault::create(vdir, pass, "t", tillid::KdfCost::minimum(), tillid::Actor{}).ok());
   auto v = tillid::Vault::open(vdir, {});
   REQUIRE(v.ok());
   REQUIRE(v->unlock(pass).ok());
@@ -577,7 +577,7 @@ TEST_CASE("a recording's bookmarks are exported and bound to the signed manifest
   TempDir tmp;
   const auto vdir = tmp / "vault";
   const tillid::Passphrase pass = tillid::passphrase_from("pw for the bookmark test");
-  REQUIRE(tillid::Vault::create(vdir, pass, "t", tillid::KdfCost::minimum(), Actor{}).ok());
+  REQUIRE(tillid::Vault::create(vdir, pass, "t", tillid::KdfCost::minimum(), tillid::Actor{}).ok());
   auto v = tillid::Vault::open(vdir, {});
   REQUIRE(v.ok());
   REQUIRE(v->unlock(pass).ok());

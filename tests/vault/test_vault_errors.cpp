@@ -17,7 +17,7 @@ TEST_CASE("a wrong passphrase is refused and changes nothing", "[vault][errors]"
   { Vault v = make_vault(dir); add_case(v); }
   auto before = hash_tree(dir);
   {
-    auto v = Vault::open(dir, Actor{});
+    auto v = Vault::open(dir, tillid::Actor{});
     REQUIRE(v.ok());
     auto r = v->unlock(pass("not the passphrase"));
     REQUIRE_FALSE(r.ok());
@@ -99,26 +99,26 @@ TEST_CASE("a directory that is not a vault is refused and left untouched", "[vau
   auto before = hash_tree(dir);
   auto listing = list_dir(dir);
 
-  auto o = Vault::open(dir, Actor{});
+  auto o = Vault::open(dir, tillid::Actor{});
   REQUIRE_FALSE(o.ok());
   CHECK(o.error().code == Errc::not_a_vault);
   CHECK(o.error().message.find("not a Tillid vault") != std::string::npos);
   CHECK(list_dir(dir) == listing);
   CHECK(hash_tree(dir) == before);
 
-  auto c = Vault::create(dir, pass(kPass), "x", KdfCost::minimum(), Actor{});
+  auto c = Vault::create(dir, pass(kPass), "x", KdfCost::minimum(), tillid::Actor{});
   REQUIRE_FALSE(c.ok());
   CHECK(c.error().message.find("not empty") != std::string::npos);
   CHECK(list_dir(dir) == listing);
 
-  auto absent = Vault::open(t.path() / "absent", Actor{});
+  auto absent = Vault::open(t.path() / "absent", tillid::Actor{});
   REQUIRE_FALSE(absent.ok());
   CHECK(absent.error().code == Errc::not_a_vault);
   CHECK_FALSE(fs::exists(t.path() / "absent"));
 
   // A vault is not re-created over itself.
   { Vault v = make_vault(t.path() / "v"); }
-  auto again = Vault::create(t.path() / "v", pass(kPass), "x", KdfCost::minimum(), Actor{});
+  auto again = Vault::create(t.path() / "v", pass(kPass), "x", KdfCost::minimum(), tillid::Actor{});
   REQUIRE_FALSE(again.ok());
   CHECK(again.error().code == Errc::already_exists);
 }
@@ -151,13 +151,13 @@ TEST_CASE("key slots: several officers, add and remove, never the last", "[vault
     CHECK(v.key_slots()->size() == 1);
   }
   {
-    auto v = Vault::open(dir, Actor{});
+    auto v = Vault::open(dir, tillid::Actor{});
     REQUIRE(v.ok());
     CHECK(v->unlock(pass(kPass)).error().code == Errc::wrong_passphrase);
     CHECK(v->unlock(pass(kPass2)).ok());
   }
   // A locked vault refuses slot changes.
-  auto locked = Vault::open(dir, Actor{});
+  auto locked = Vault::open(dir, tillid::Actor{});
   REQUIRE(locked.ok());
   CHECK(locked->add_key_slot(pass("x"), "x", KdfCost::minimum()).error().code == Errc::locked);
 }
