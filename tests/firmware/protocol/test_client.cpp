@@ -544,3 +544,48 @@ TEST_CASE("client: signals during a long call are retried, not errors", "[protoc
   CHECK(alarms > 10);
   CHECK(server.finish().empty());
 }
+
+TEST_CASE("client: a reply longer than one frame arrives whole", "[protocol][client]") {
+  // ~1000 ls rows: far beyond 64 KiB, as a centre's vault lists after a year.
+  json rows = json::array();
+  for (int i = 0; i < 1000; ++i) rows.push_back({{"id", std::string(32, 'a')}, {"title", std::string(300, 't')}, {"n", i}});
+  ScriptedServer server([&](Connection& c) {
+    read_request(c);
+    send_json(c, reply_ok(rows));
+  });
+  auto client = ControlClient::connect(server.path());
+  REQUIRE(client.ok());
+  auto r = client->call("ls", json::object());
+  REQUIRE(r.ok());
+  CHECK(*r == rows);
+  CHECK(server.finish().empty());
+}
+
+TEST_CASE("client: a reply over 16 MiB is refused, not buffered", "[protocol][client]") {
+  ScriptedServer server([](Connection& c) {
+    read_request(c);
+    Bytes piece(kMaxBody, ' ');
+    piece[0] = '[';
+    for (std::size_t sent = 0; sent <= kMaxReply; sent += kMaxBody) {
+      auto f = encode_frame(FrameKind::part, piece);
+      if (!c.send(f->bytes(), Clock::now() + std::chrono::seconds(10))) return;  // the client gave up
+    }
+  });
+  auto client = ControlClient::connect(server.path());
+  REQUIRE(client.ok());
+  auto r = client->call("ls", json::object());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::corrupt);
+  CHECK(r.error().message.find("16 MiB") != std::string::npos);
+  server.finish();
+}
+
+TEST_CASE("client: a daemon that refuses the connection says why instead of hello", "[protocol][client]") {
+  ScriptedServer server([](Connection&) {},
+                        reply_error(Error{Errc::io, "tillidd is serving its maximum number of clients; try again"}));
+  auto r = ControlClient::connect(server.path());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::io);
+  CHECK(r.error().message == "tillidd is serving its maximum number of clients; try again");
+  CHECK(server.finish().empty());
+}

@@ -81,13 +81,47 @@ TEST_CASE("frames: encode refuses what the decoder would refuse", "[protocol][fr
   CHECK(!encode_frame(FrameKind::file, {}).ok());
   const Bytes one{1};
   CHECK(!encode_frame(FrameKind::end, one).ok());
-  CHECK(!encode_frame(static_cast<FrameKind>(5), one).ok());
-  // A JSON message that does not fit in one frame.
-  nlohmann::json big = {{"x", std::string(kMaxBody, 'a')}};
-  auto r = encode_json_frame(big);
-  REQUIRE(!r.ok());
-  CHECK(r.error().code == Errc::invalid_argument);
+  CHECK(!encode_frame(static_cast<FrameKind>(6), one).ok());
+  CHECK(!encode_frame(static_cast<FrameKind>(0), one).ok());
+  // A file header must fit in one frame; a reply may not exceed kMaxReply.
+  CHECK(encode_json_frame({{"file", std::string(kMaxBody, 'a')}}, FrameKind::file).error().code ==
+        Errc::invalid_argument);
+  CHECK(encode_json_frame({{"x", std::string(kMaxReply, 'a')}}).error().code == Errc::invalid_argument);
   CHECK(!encode_json_frame(nlohmann::json::object(), FrameKind::data).ok());
+  CHECK(!encode_json_frame(nlohmann::json::object(), FrameKind::part).ok());
+}
+
+TEST_CASE("frames: a JSON message over 64 KiB travels as part frames and a final json frame", "[protocol][frame]") {
+  for (std::size_t len : {kMaxBody - 8, kMaxBody - 7, kMaxBody - 6, 3 * kMaxBody - 7, 3 * kMaxBody + 100}) {
+    // {"x":"…"} is 8 bytes around the string.
+    const nlohmann::json message = {{"x", std::string(len, 'q')}};
+    const std::size_t text = len + 8;
+    CAPTURE(text);
+    auto encoded = encode_json_frame(message);
+    REQUIRE(encoded.ok());
+    const std::size_t pieces = (text + kMaxBody - 1) / kMaxBody;
+    CHECK(encoded->size() == text + pieces * kHeaderSize);
+    FrameDecoder d;
+    std::span<const unsigned char> rest = encoded->bytes();
+    Bytes joined;
+    std::vector<FrameKind> kinds;
+    while (!rest.empty()) {
+      auto used = d.feed(rest);
+      REQUIRE(used.ok());
+      rest = rest.subspan(*used);
+      while (auto f = d.pop()) {
+        kinds.push_back(f->kind);
+        CHECK(f->body.size() <= kMaxBody);
+        joined.insert(joined.end(), f->bytes().begin(), f->bytes().end());
+      }
+    }
+    REQUIRE(kinds.size() == pieces);
+    for (std::size_t i = 0; i + 1 < pieces; ++i) CHECK(kinds[i] == FrameKind::part);
+    CHECK(kinds.back() == FrameKind::json);
+    auto back = parse_json_object(joined);
+    REQUIRE(back.ok());
+    CHECK(*back == message);
+  }
 }
 
 TEST_CASE("frames: a stream decodes the same split at every byte", "[protocol][frame]") {
@@ -158,9 +192,9 @@ TEST_CASE("frames: a bad length is refused as soon as its 4 bytes arrive", "[pro
 
 TEST_CASE("frames: unknown kinds and wrong body sizes are refused at the kind byte", "[protocol][frame]") {
   struct Case { std::uint32_t len; unsigned char kind; };
-  for (auto c : {Case{1, 0}, Case{5, 5}, Case{1, 255}, Case{2, 0x81},  // unknown kinds
+  for (auto c : {Case{1, 0}, Case{5, 6}, Case{1, 255}, Case{2, 0x81},  // unknown kinds
                  Case{2, 3}, Case{65537, 3},                          // end with a body
-                 Case{1, 2}, Case{1, 1}, Case{1, 4}}) {               // empty data, json, file
+                 Case{1, 2}, Case{1, 1}, Case{1, 4}, Case{1, 5}}) {   // empty data, json, file, part
     CAPTURE(c.len, int(c.kind));
     const Bytes h = raw_header(c.len, c.kind);
     FrameDecoder d;

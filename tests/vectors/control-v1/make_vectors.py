@@ -11,9 +11,9 @@ def js(obj):
     # The spec's canonical form (§3): keys sorted, no spaces, UTF-8 as is.
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
-KIND = {1: "json", 2: "data", 3: "end", 4: "file"}
+KIND = {1: "json", 2: "data", 3: "end", 4: "file", 5: "part"}
 
-def good(name, note, frames):
+def good(name, note, frames, message=None):
     stream = b""
     desc = []
     for kind, body in frames:
@@ -23,11 +23,21 @@ def good(name, note, frames):
         elif kind == 2:
             raw = body
             desc.append({"kind": "data", "hex": body.hex()})
+        elif kind == 5:
+            raw = body
+            desc.append({"kind": "part", "hex": body.hex()})
+        elif kind == 6:  # the final piece of a split message: json kind, raw text
+            kind = 1
+            raw = body
+            desc.append({"kind": "json", "hex": body.hex()})
         else:
             raw = b""
             desc.append({"kind": "end"})
         stream += frame(kind, raw)
-    return {"name": name, "note": note, "stream": stream.hex(), "frames": desc}
+    v = {"name": name, "note": note, "stream": stream.hex(), "frames": desc}
+    if message is not None:
+        v["message"] = message  # what the part frames and the final json frame join to
+    return v
 
 def bad(name, note, stream, frames_before, error):
     return {"name": name, "note": note, "stream": stream.hex(), "frames_before": frames_before, "error": error}
@@ -62,6 +72,9 @@ vectors = {
           (4, {"file": "referat.pdf", "size": 12}), (2, b"%PDF-1.7\n\x00\x01\xff"), (3, b""),
           (4, {"file": "empty.txt", "size": 0}), (3, b""),
           (1, {"ok": True, "result": {"content_file": "referat.pdf"}})]),
+    good("split-reply", "a reply split into part frames and a final json frame (any split is valid; "
+         "a server splits at 65536 bytes)",
+         [(5, b'{"ok":tr'), (5, b'ue,"result":{"slot'), (6, b'":1}}')], {"ok": True, "result": {"slot": 1}}),
     good("error", "an error reply: the code is the Errc name",
          [(1, {"ok": False, "error": {"code": "denied", "message": "user.add needs the admin role"}})]),
   ],
@@ -69,8 +82,9 @@ vectors = {
     bad("length-zero", "no frame is empty: the length counts the kind byte", bytes.fromhex("00000000"), 0, "frame length 0"),
     bad("length-65538", "one byte over the limit, refused before any body byte", bytes.fromhex("0001000202"), 0, "frame length 65538"),
     bad("length-max", "a 4 GiB announcement", bytes.fromhex("ffffffff"), 0, "frame length 4294967295"),
-    bad("kind-0", "kinds are 1..4", bytes.fromhex("0000000100"), 0, "unknown frame kind 0"),
-    bad("kind-5", "kinds are 1..4", bytes.fromhex("000000020500"), 0, "unknown frame kind 5"),
+    bad("kind-0", "kinds are 1..5", bytes.fromhex("0000000100"), 0, "unknown frame kind 0"),
+    bad("kind-6", "kinds are 1..5", bytes.fromhex("000000020600"), 0, "unknown frame kind 6"),
+    bad("empty-part", "a part frame carries at least one byte", bytes.fromhex("0000000105"), 0, "part frame cannot carry 0 bytes"),
     bad("end-with-body", "an end frame is empty", bytes.fromhex("000000020300"), 0, "end frame cannot carry 1 bytes"),
     bad("empty-data", "a data frame carries at least one byte", bytes.fromhex("0000000102"), 0, "data frame cannot carry 0 bytes"),
     bad("empty-json", "a JSON frame carries an object", bytes.fromhex("0000000101"), 0, "json frame cannot carry 0 bytes"),
