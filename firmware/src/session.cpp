@@ -108,8 +108,7 @@ bool serve_request(Daemon::Impl& d, control::Connection& conn, unsigned uid, con
   // The one place a request is authorised (firmware/AUTHZ.md), and every decision is logged
   // with the authenticated user. A decision that cannot be logged is not acted on.
   const auto decision = authz::authorize(caller->user, request->op);
-  std::string details = request->op;
-  if (!decision.allowed && !decision.reason.empty()) details += ": " + decision.reason;
+  const std::string details = authz::log_details(request->op, decision);
   auto logged = d.gate.with(caller->actor, [&](Vault& v) {
     return v.log_event(LogAction::authz_decision, decision.allowed ? LogOutcome::ok : LogOutcome::refused, details);
   });
