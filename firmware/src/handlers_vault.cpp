@@ -43,10 +43,19 @@ Result<json> op_status(Call& c) {
   if (recording) {
     if (auto st = c.d.desk.status()) rec = std::move(st).value();
   }
-  const bool unlocked = c.d.gate.with(c.caller.actor, [](Vault& v) { return v.is_unlocked(); });
+  bool unlocked = false;
+  std::string key;
+  c.d.gate.with(c.caller.actor, [&](Vault& v) {
+    unlocked = v.is_unlocked();
+    key = v.log_verifier_key();
+  });
+  // The vault id is the log's origin "tillid.local/<vault id>" (LOG-FORMAT.md), which the
+  // verifier key "<origin>+<key id>+<key>" starts with.
+  const std::string origin = key.substr(0, key.find('+'));
+  const std::string vault_id = origin.substr(origin.rfind('/') + 1);
   json user = nullptr;
   if (c.caller.user) user = {{"name", c.caller.user->name}, {"role", std::string(to_string(c.caller.user->role))}};
-  return json{{"locked", !unlocked}, {"version", c.d.version}, {"user", user}, {"recording", rec}};
+  return json{{"locked", !unlocked}, {"version", c.d.version}, {"vault_id", vault_id}, {"user", user}, {"recording", rec}};
 }
 
 Result<json> op_unlock(Call& c) {
