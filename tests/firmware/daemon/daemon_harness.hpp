@@ -52,11 +52,11 @@ struct DaemonVault {
       REQUIRE(v.ok());
       key = v->log_verifier_key();
     }
-    // "<origin>+<key id>+<base64(0x01 || public key)>"
-    const auto plus2 = key.rfind('+');
-    const auto plus1 = key.rfind('+', plus2 - 1);
+    // "<origin>+<8 hex key id>+<base64(0x01 || public key)>"; base64 may hold '+' too.
+    const auto plus1 = key.find('+');
+    REQUIRE(plus1 != std::string::npos);
     const std::string origin = key.substr(0, plus1);
-    const std::string b64 = key.substr(plus2 + 1);
+    const std::string b64 = key.substr(plus1 + 1 + 8 + 1);
     unsigned char raw[33];
     std::size_t raw_len = 0;
     REQUIRE(sodium_base642bin(raw, sizeof raw, b64.data(), b64.size(), nullptr, &raw_len, nullptr,
