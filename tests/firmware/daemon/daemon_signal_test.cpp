@@ -92,6 +92,12 @@ TEST_CASE("SIGTERM during a recording seals it, signs a final checkpoint and exi
   }
   CHECK(stopped);
   CHECK(record_stop);
+  // The final checkpoint covers every entry, daemon_stopped included: nothing is left unsigned.
+  auto report = verify_log(dv.vault / "log", Vault::open(dv.vault, Actor{})->log_verifier_key());
+  REQUIRE(report.ok());
+  CHECK(report->clean());
+  CHECK(report->unsigned_entries == 0);
+  CHECK(report->entries == log.size());
 }
 
 TEST_CASE("kill -9 during a recording: the next start and unlock recover it, losing at most the chunk in flight",
