@@ -589,3 +589,21 @@ TEST_CASE("client: a daemon that refuses the connection says why instead of hell
   CHECK(r.error().message == "tillidd is serving its maximum number of clients; try again");
   CHECK(server.finish().empty());
 }
+
+TEST_CASE("client: an input stream for an op that takes none is refused before sending", "[protocol][client]") {
+  ScriptedServer server([](Connection& c) {
+    Request r = read_request(c);
+    send_json(c, reply_ok({{"op", r.op}}));
+  });
+  auto client = ControlClient::connect(server.path());
+  REQUIRE(client.ok());
+  const ByteSource src = pattern_source(10, 10);
+  auto bad = client->call("status", json::object(), &src);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == Errc::internal);
+  // Nothing was sent: the connection is still in step for a proper call.
+  auto ok = client->call("status", json::object());
+  REQUIRE(ok.ok());
+  CHECK((*ok)["op"] == "status");
+  CHECK(server.finish().empty());
+}
