@@ -236,3 +236,17 @@ TEST_CASE("a torn last entry is cut through the indexed open as through the full
   CHECK(fs::file_size(dir.path / "entries") == size);
   CHECK(log->size() == 600);
 }
+
+TEST_CASE("entries() reads a log larger than its read chunk whole, as the auditor's reader does", "[log][index]") {
+  TempDir dir;
+  build(dir.path, 60000, 10000);  // about 6 MB: records straddle the 4 MiB chunk boundary
+  REQUIRE(fs::file_size(dir.path / "entries") > (4u << 20));
+  auto log = AccessLog::open(dir.path, options());
+  REQUIRE(log.ok());
+  const auto all = log->entries().value();
+  REQUIRE(all.size() == 60000);
+  for (std::uint64_t i = 0; i < all.size(); ++i) REQUIRE(all[i].seq == i);
+  LogQuery q;
+  q.item_id = "item3";
+  CHECK(log->entries(q).value().size() == read_log_entries(dir.path, q).value().size());
+}

@@ -962,15 +962,24 @@ Result<std::vector<LogEntry>> AccessLog::entries(const LogQuery& query) const {
     std::lock_guard lk(state_->mu);
     end = state_->end;
   }
-  TILLID_ASSIGN(auto image, pread_range(state_->entries_fd, 0, end, state_->entries_path()));
+  // In chunks, keeping only what matches: a daemon's memory does not grow with the file.
+  constexpr std::uint64_t kChunk = 4 << 20;
   merkle::Hasher h;
-  const auto scan = logfmt::scan_entries(h, image);
-  if (scan.damaged || scan.torn_bytes != 0)
-    return make_error(Errc::corrupt, "the access log changed under the running appliance: " + scan.damage);
   std::vector<LogEntry> out;
-  for (const auto& rec : scan.records) {
-    TILLID_ASSIGN(LogEntry e, decode_log_entry(rec.payload));
-    if (matches(e, query)) out.push_back(std::move(e));
+  std::uint64_t off = logfmt::kEntriesHeader.size();
+  while (off < end) {
+    TILLID_ASSIGN(auto chunk, pread_range(state_->entries_fd, off, std::min(end, off + kChunk), state_->entries_path()));
+    const auto scan = logfmt::scan_region(h, chunk, off, logfmt::kMaxEntryBytes, logfmt::kMacBytes);
+    // A record cut by the chunk's end reads as torn: the next chunk starts with it.
+    const bool last = off + chunk.size() == end;
+    if (scan.damaged || (scan.torn_bytes != 0 && last) || scan.records.empty())
+      return make_error(Errc::corrupt, "the access log changed under the running appliance: " +
+                                           (scan.damage.empty() ? std::string("a record was cut") : scan.damage));
+    for (const auto& rec : scan.records) {
+      TILLID_ASSIGN(LogEntry e, decode_log_entry(rec.payload));
+      if (matches(e, query)) out.push_back(std::move(e));
+    }
+    off = scan.good_end;
   }
   return out;
 }
