@@ -2,7 +2,11 @@
 // fdatasync before they are acknowledged; concurrent appenders are group-committed (the first
 // waiting thread becomes the leader, writes everyone's queued entries in one write and one
 // fdatasync, then wakes the followers). The in-memory Merkle tree only ever holds durable
-// entries, so a checkpoint can never sign something a crash could take back (no fork).
+// entries, so a checkpoint can never sign something a crash could take back (no fork); it is
+// a BlockTree (LOG-FORMAT.md §3.7): 64 bytes per 256 entries, proofs read those blocks from
+// the file and use them only if they hash to what the tree holds. Each checkpoint extends the
+// index that lets open() skip re-hashing. At unlock the writer vouches for its own unMAC'd
+// entries that the disk still holds as written (§3.4).
 // open() refuses a log holding a checkpoint the appliance's key did not sign (§4.1); once
 // unlocked, entries carry a MAC under vault subkey 5 and authenticate_tail() quarantines what
 // in the unsigned tail does not authenticate before anything else is signed (§3.3, §3.4).
