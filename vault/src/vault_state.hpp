@@ -13,6 +13,7 @@
 
 #include "crypto.hpp"
 #include "manifest.hpp"
+#include "recording_locked.hpp"
 #include "sqlite_db.hpp"
 #include "tillid/access_log.hpp"
 #include "tillid/vault.hpp"
@@ -51,6 +52,9 @@ struct Vault::State {
   // Recordings this process is writing now (recording.cpp): verify skips them, since their
   // objects are still growing; recovery never sees them (one writer process per vault).
   std::set<std::string> live_recordings;
+  // What this object captured while locked (recording_locked.hpp, FORMAT.md §7.6): in memory
+  // only, so only this process's own captures are ever adopted and signed.
+  detail::LockedCaptures locked_captures;
 
   std::filesystem::path db_path() const { return dir / detail::kDbName; }
   std::filesystem::path objects_dir() const { return dir / detail::kObjectsDir; }
