@@ -192,3 +192,30 @@ TEST_CASE("locked recording: a case whose signature fails is refused while locke
   CHECK(r.error().code == tillid::Errc::corrupt);
   CHECK(lv.count("SELECT count(*) FROM locked_recordings") == 0);
 }
+
+TEST_CASE("locked recording: a schema v3 vault is upgraded to v4 and gets its recording key at the next unlock",
+          "[record][locked][schema]") {
+  LockedVault lv;
+  // Exactly a version 3 vault as an older build left it: no locked tables, no recording key.
+  lv.sql("DROP TABLE locked_recordings; DROP TABLE locked_bookmarks; "
+         "DELETE FROM vault_meta WHERE key IN ('recording_public_key', 'recording_key_signature'); "
+         "UPDATE schema_version SET version = 3");
+  {
+    auto v = lv.open();  // the migration runs here, without any key
+    CHECK(lv.count("SELECT version FROM schema_version") == 4);
+    CHECK(lv.count("SELECT count(*) FROM locked_recordings") == 0);
+    auto r = v.begin_recording("C1", kInterviewer, kTitle);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == tillid::Errc::locked);  // "unlock it once"
+    must(v.unlock(pass()));
+    CHECK(lv.count("SELECT count(*) FROM vault_meta WHERE key IN ('recording_public_key', "
+                   "'recording_key_signature')") == 2);
+  }
+  auto v = lv.open();
+  auto rec = must(v.begin_recording("C1", kInterviewer, kTitle));
+  must(rec.append(chunk(0), 1000));
+  must(rec.finish());
+  must(v.unlock(pass()));
+  CHECK(fetch(v, rec.item_id()) == chunk(0));
+  CHECK(must(v.verify()).clean());
+}

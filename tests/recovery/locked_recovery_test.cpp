@@ -4,7 +4,10 @@
 // Vault gone, and a genuine capture whose bytes or rows were edited between capture and
 // unlock. None is ever signed, listed or served; verify names each; nothing is deleted; and
 // start-up recovery of ordinary work leaves them alone.
+#include <signal.h>
 #include <sodium.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "locked_support.hpp"
 
@@ -206,4 +209,49 @@ TEST_CASE("locked recovery: a genuine capture next to an unvouched one is adopte
   check_not_vouched(lv, v, foreign);
   const auto rep = must(v.verify());
   for (const auto& p : rep.problems) CHECK(p.item_id != rec.item_id());
+}
+
+TEST_CASE("locked recovery: kill -9 during a locked recording keeps every durable chunk, never signed",
+          "[recovery][locked]") {
+  LockedVault lv;
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {  // the appliance, started locked after a power cut; no Catch in here
+    ::close(ready[0]);
+    auto v = tillid::Vault::open(lv.dir, tillid::Actor{"staff-1", "staff"});
+    if (!v.ok()) ::_exit(2);
+    auto rec = v->begin_recording("C1", kInterviewer, kTitle);
+    if (!rec.ok()) ::_exit(3);
+    for (int i = 0; i < 3; ++i)
+      if (!rec->append(chunk(i), (i + 1) * 1000).ok()) ::_exit(4);
+    if (!rec->bookmark(1200, kLabel).ok()) ::_exit(5);
+    const std::string id = rec->item_id();
+    if (::write(ready[1], id.data(), id.size()) != static_cast<ssize_t>(id.size())) ::_exit(6);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  std::string id(32, '\0');
+  std::size_t got = 0;
+  while (got < id.size()) {
+    const ssize_t n = ::read(ready[0], id.data() + got, id.size() - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(ready[0]);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(got == id.size());
+  REQUIRE(WIFSIGNALED(status));
+  // Every appended chunk is durable: header + 3 records of 4 + 3000 + 17 bytes.
+  CHECK(fs::file_size(lv.object(id)) == 128 + 3 * (4 + 3000 + 17));
+  auto v = lv.open();
+  must(v.unlock(pass()));
+  check_not_vouched(lv, v, id);
+  CHECK(lv.log(LogAction::record_adopted, id).empty());
+  CHECK(fs::file_size(lv.object(id)) == 128 + 3 * (4 + 3000 + 17));  // kept as it is
+  CHECK(files_containing(lv.dir, kTitle).empty());
+  CHECK(files_containing(lv.dir, "OpusHead").empty());
 }
