@@ -27,8 +27,8 @@ bool listed(const tillid::Vault& v, const std::string& id) {
 
 // The unvouched capture `id` after an unlock: kept, unlisted, unserved, named by verify, and
 // never logged as adopted.
-void check_not_vouched(const LockedVault& lv, tillid::Vault& v, const std::string& id) {
-  CHECK(fs::exists(lv.object(id)));
+void check_not_vouched(const LockedVault& lv, tillid::Vault& v, const std::string& id, bool object_kept = true) {
+  CHECK(fs::exists(lv.object(id)) == object_kept);
   CHECK(lv.count("SELECT count(*) FROM locked_recordings WHERE id = '" + id + "'") == 1);
   CHECK(lv.count("SELECT count(*) FROM items WHERE id = '" + id + "'") == 0);
   CHECK_FALSE(listed(v, id));
@@ -146,7 +146,7 @@ TEST_CASE("locked recovery: bytes or rows edited between capture and unlock make
                                     std::string("append"), std::string("title"), std::string("bookmark offset"),
                                     std::string("bookmark dropped"), std::string("sealed key"),
                                     std::string("object replaced"), std::string("title re-sealed"),
-                                    std::string("label re-sealed"));
+                                    std::string("label re-sealed"), std::string("object removed"));
   INFO(edit);
   const fs::path obj = lv.object(id);
   Bytes b = read_file(obj);
@@ -178,6 +178,8 @@ TEST_CASE("locked recovery: bytes or rows edited between capture and unlock make
   } else if (edit == "label re-sealed") {
     lv.sql("UPDATE locked_bookmarks SET label = X'" + sealed_by_attacker(lv, "label", id + "/0", "Another label") +
            "' WHERE item_id = '" + id + "'");
+  } else if (edit == "object removed") {
+    fs::remove(obj);
   } else {
     // A whole object of the attacker's, of the same length, in its place.
     for (auto& c : b) c = static_cast<unsigned char>(c ^ 0x5a);
@@ -185,12 +187,13 @@ TEST_CASE("locked recovery: bytes or rows edited between capture and unlock make
     write_file(obj, b);
   }
   must(v.unlock(pass()));
-  check_not_vouched(lv, v, id);
+  check_not_vouched(lv, v, id, edit != "object removed");
   const auto adopted = lv.log(LogAction::record_adopted, id);
   REQUIRE(adopted.size() == 1);
   CHECK(adopted[0].outcome == LogOutcome::failed);
   CHECK(adopted[0].details.rfind("left as captured: ", 0) == 0);
   CHECK(adopted[0].details.find(kTitle) == std::string::npos);
+  CHECK(adopted[0].details.find(lv.dir.string()) == std::string::npos);  // no paths in the log
   // Nothing was re-wrapped or moved: tmp/ is empty again.
   CHECK(fs::is_empty(lv.dir / "tmp"));
 }

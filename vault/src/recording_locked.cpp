@@ -284,7 +284,7 @@ Result<void> rewrap_running_object(Vault::State& s, const LockedCapture& m, cons
 // Adopt one capture; returns the log details. Touches nothing until every check passed.
 Result<std::string> adopt_one(Vault::State& s, const BoxPair& box, const LockedCapture& m) {
   TILLID_ASSIGN(auto found, load_locked_row(s.db, m.item_id));
-  if (!found) return make_error(Errc::not_found, "its row is gone");
+  if (!found) return make_error(Errc::corrupt, "its row is gone");
   const LockedRow& row = *found;
   // 1. The row is byte for byte what this Vault wrote (sealed blobs included).
   if (row.case_id != m.case_id || row.created_unix != m.created_unix || row.creator != m.creator ||
@@ -597,9 +597,11 @@ Result<void> adopt_locked_recordings(Vault::State& s) {
     }
     auto r = adopt_one(s, box, m);
     if (!r.ok()) {
-      // Error messages here name only what failed, never a title, a name or a path.
+      // The checks' own refusals (corrupt) name only what differs; any other error (I/O,
+      // a missing file) may carry a path, so the log gets its code name only.
+      const std::string why = r.error().code == Errc::corrupt ? r.error().message : to_string(r.error().code);
       TILLID_TRY(s.record_event(LogAction::record_adopted, m.case_id, m.item_id, LogOutcome::failed,
-                                "left as captured: " + r.error().message));
+                                "left as captured: " + why));
       continue;
     }
     TILLID_TRY(s.record_event(LogAction::record_adopted, m.case_id, m.item_id, LogOutcome::ok, r.value()));
@@ -616,7 +618,7 @@ Result<void> report_locked_captures(Vault::State& s, std::set<std::string>& know
     if (!row) break;
     const std::string id = st.text(0);
     known.insert(id);
-    states[id] = "locked";
+    states.try_emplace(id, "locked");  // a planted row cannot relabel a genuine item's state
     rep.problems.push_back(
         {std::string(loggable_id(id)),
          "recording captured while the vault was locked; provenance not vouched for (FORMAT.md §7.6): nothing shows "
