@@ -1,4 +1,5 @@
-// Recording while the vault is locked (FORMAT.md §7.6): the vault's X25519 recording key in
+// Recording while the vault is locked (FORMAT.md §7.6; recording_locked.cpp captures,
+// recording_adopt.cpp adopts): the vault's X25519 recording key in
 // vault_meta, sealing to it, the in-memory account of what THIS Vault captured while locked,
 // and the adoption of exactly those captures at the next unlock. A capture the Vault did not
 // make itself (planted with the public key, or left by an earlier process) is never adopted.
@@ -22,11 +23,16 @@
 #include "manifest.hpp"
 #include "sha256.hpp"
 #include "sqlite_db.hpp"
+#include "object_format.hpp"
+#include "tillid/secret.hpp"
 #include "tillid/vault.hpp"
 
 namespace tillid::detail {
 
 using X25519Public = std::array<unsigned char, crypto_box_PUBLICKEYBYTES>;
+
+// Header bytes 56–127 (wrap nonce and wrapped content key): zero while a capture is locked.
+inline constexpr std::size_t kObjectWrapBytes = kObjectHeaderBytes - kObjectWrapAdBytes;
 
 // What this Vault object captured while locked, as it wrote it: the only thing adoption
 // trusts. Nothing here is secret (digests, ids, sealed bytes), so it is plain memory.
@@ -62,6 +68,18 @@ std::vector<unsigned char> recording_key_statement(const Id16& vault_id, const X
 // its Ed25519 signature in vault_meta, replacing what is there (inside the caller's commit).
 Result<X25519Public> store_recording_key(Db& db, const Id16& vault_id, const Secret& master,
                                          const Secret& signing_sk);
+
+// The recording key pair (subkey 6 as crypto_box seed); only while unlocked.
+struct BoxPair {
+  X25519Public pk{};
+  Secret sk;
+};
+BoxPair derive_box_pair(const Secret& master);
+// Open a value sealed by seal_to_vault for this field and row; refused if the prefix differs.
+Result<Secret> open_from_vault(const BoxPair& box, std::string_view field, std::string_view row_id,
+                               std::span<const unsigned char> sealed);
+// At unlock: pin the derived key and restore vault_meta's copy if missing or altered (logged).
+Result<void> ensure_recording_key(Vault::State& s, const BoxPair& box);
 
 // SHA-256 over a locked_recordings row's facts (id, case, time, creator, sealed key, title,
 // interviewer): what the in-memory record pins.
