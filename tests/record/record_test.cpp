@@ -281,7 +281,7 @@ TEST_CASE("a version 1 vault is upgraded to the current schema when opened", "[r
   auto r = v.tillid({"verify"});
   CHECK(r.exit_code != 0);
   CHECK(r.err.find("rolled back") != std::string::npos);
-  CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "3\n");
+  CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "4\n");
 }
 
 // Issue 10, class 7: a core of `record start` held the child's name, the interviewer, the

@@ -2,7 +2,7 @@
 //
 //   passphrase --Argon2id(salt, opslimit, memlimit)--> slot key --unwraps--> master key
 //   master key --crypto_kdf "tillidv1"--> subkeys: 1 item-key wrapping, 2 metadata sealing,
-//                                          3 signing-key wrapping
+//                                          3 signing-key wrapping, 6 the X25519 recording key (§7.6)
 //
 // All symmetric wrapping and sealing is XChaCha20-Poly1305-IETF with a random 24-byte nonce
 // stored in front of the ciphertext ("nonce || ciphertext || tag").
@@ -33,6 +33,7 @@ enum class Subkey : std::uint64_t {
   signing_key_wrap = 3,
   work_mac = 4,        // MACs of work-in-progress records (FORMAT.md §6)
   log_entry_mac = 5,   // MACs of access-log entries (LOG-FORMAT.md §3)
+  recording_box = 6,   // seed of the X25519 key pair recordings made while locked are sealed to (§7.6)
 };
 
 Secret derive_subkey(const Secret& master, Subkey id);

@@ -8,6 +8,10 @@
 //   bookmark: a row in `bookmarks` with the label sealed to (item, seq); logged, offset only.
 //   finish:  an empty TAG_FINAL chunk closes the stream; the v2 manifest (size, SHA-256,
 //            duration, bookmarks digest) is signed and the row sealed; logged record_stop.
+// While the vault is locked the same protocol runs against locked_recordings instead, with
+// the content key and the labels sealed to the vault's public recording key and nothing
+// signed; the Vault adopts its own such recordings at the next unlock (recording_locked.cpp,
+// FORMAT.md §7.6).
 // A Recording dropped without finish() leaves the row in 'recording'; recovery at the next
 // unlock (recording_recovery.cpp) keeps every chunk that authenticates and seals it. The
 // row's work record (work_record.hpp, FORMAT.md §6.1) is written with the row, rewritten with
@@ -27,6 +31,7 @@
 #include "object_format.hpp"
 #include "posix_io.hpp"
 #include "recording_format.hpp"
+#include "recording_impl.hpp"
 #include "work_record.hpp"
 
 namespace tillid {
@@ -137,64 +142,6 @@ Result<ItemInfo> seal_recording_row(Vault::State& s, const std::string& item_id,
 
 // ---- Recording ------------------------------------------------------------------------------
 
-struct Recording::Impl {
-  Vault::State* s = nullptr;
-  std::string item_id;
-  std::string case_id;
-  Fd fd;         // objects/<id>, O_RDWR (read back to copy to the mirror)
-  Fd mirror_fd;  // <mirror>/<id>.tillid-object, or invalid
-  fs::path mirror_path;
-  std::optional<ObjectWriter> writer;
-  std::optional<Sha256> sha;
-  std::vector<unsigned char> copy_buf;
-  std::optional<Error> mirror_error;
-
-  // io_mu: the object stream (append, finish). meta_mu: bookmarks vs. finish, so no bookmark
-  // lands after finish() computed the digest it signs. Order: meta_mu, io_mu, vault mutex.
-  mutable std::mutex io_mu;
-  std::mutex meta_mu;
-  bool finished = false;
-  bool failed = false;
-  std::uint64_t size = 0;
-  std::int64_t duration_ms = 0;
-  std::int64_t next_seq = 0;
-  // The work record as last written, and the stored bookmarks its digest covers.
-  WorkRecord work;
-  std::vector<StoredBookmark> stored_bookmarks;
-
-  ~Impl() {
-    if (s == nullptr) return;
-    std::lock_guard lk(s->mutex);
-    s->live_recordings.erase(item_id);
-  }
-
-  // Copy the encrypted bytes [from, to) of the primary object to the mirror, durably. A
-  // mirror failure never stops the recording (the primary is the evidence); it is kept and
-  // reported through mirror_error().
-  void mirror_range(std::uint64_t from, std::uint64_t to) {
-    if (!mirror_fd.valid()) return;
-    auto r = [&]() -> Result<void> {
-      copy_buf.resize(static_cast<std::size_t>(to - from));
-      std::size_t done = 0;
-      while (done < copy_buf.size()) {
-        ssize_t n = ::pread(fd.get(), copy_buf.data() + done, copy_buf.size() - done,
-                            static_cast<off_t>(from + done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return errno_error(n < 0 ? errno : EIO, "cannot read back the recording for its mirror");
-        done += static_cast<std::size_t>(n);
-      }
-      TILLID_TRY(write_all(mirror_fd.get(), copy_buf, "cannot write the mirror copy " + mirror_path.string()));
-      if (::fdatasync(mirror_fd.get()) != 0)
-        return errno_error(errno, "cannot flush the mirror copy " + mirror_path.string());
-      return {};
-    }();
-    if (!r.ok()) {
-      mirror_error = r.error();
-      mirror_fd.reset();
-    }
-  }
-};
-
 Recording::Recording(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Recording::Recording(Recording&&) noexcept = default;
 Recording& Recording::operator=(Recording&&) noexcept = default;
@@ -247,7 +194,7 @@ Result<void> Recording::append(std::span<const unsigned char> ogg_chunk, std::in
   return {};
 }
 
-namespace {
+namespace detail {
 
 Result<void> check_text(std::string_view what, std::string_view v, std::size_t max, bool required) {
   if (required && v.empty()) return make_error(Errc::invalid_argument, std::string(what) + " is empty; give one");
@@ -260,7 +207,7 @@ Result<void> check_text(std::string_view what, std::string_view v, std::size_t m
   return {};
 }
 
-}  // namespace
+}  // namespace detail
 
 Result<Bookmark> Recording::bookmark(std::int64_t offset_ms, std::string label) {
   Impl& im = *impl_;
@@ -274,8 +221,13 @@ Result<Bookmark> Recording::bookmark(std::int64_t offset_ms, std::string label) 
     if (offset_ms < 0) return make_error(Errc::invalid_argument, "a bookmark's offset cannot be negative");
     TILLID_TRY(check_text("the bookmark label", label, 1000, true));
     std::lock_guard lk(s.mutex);
-    TILLID_TRY(s.require_unlocked());
     Bookmark b{static_cast<int>(im.next_seq), offset_ms, std::move(label), static_cast<std::int64_t>(std::time(nullptr))};
+    if (im.locked_capture) {  // FORMAT.md §7.6: label sealed to the vault key, no work record
+      TILLID_ASSIGN(Bookmark stored, locked_bookmark(s, im, std::move(b)));
+      ++im.next_seq;
+      return stored;
+    }
+    TILLID_TRY(s.require_unlocked());
     const std::string rid = bookmark_row_id(im.item_id, b.seq);
     const auto label_sealed = seal_field(s.keys->meta, s.vault_id, {"bookmarks", "label", rid}, b.label);
     // The bookmark and the work record that now covers it, in one commit (FORMAT.md §6.1).
@@ -330,31 +282,32 @@ Result<ItemInfo> Recording::finish() {
     TILLID_ASSIGN(seal.sha256, im.sha->finish());
     seal.duration_ms = im.duration_ms;
     std::lock_guard lk(s.mutex);
+    // Still a locked capture (the vault stayed locked, or adoption refused it): the stream
+    // is closed but nothing can be signed (FORMAT.md §7.6).
+    if (im.locked_capture) return finish_locked_capture(s, im, seal.sha256);
     TILLID_TRY(s.require_unlocked());
     return seal_recording_row(s, im.item_id, seal);
   }();
   std::lock_guard lk(s.mutex);
+  const bool locked = im.locked_capture;
   if (r.ok()) {
     im.finished = true;
     s.live_recordings.erase(im.item_id);
   } else {
     im.failed = true;
   }
+  // A locked stop says so: the log's record_stop ok is not the appliance vouching for it
+  // until record_adopted follows (FORMAT.md §7.6).
   TILLID_TRY(s.record_result(LogAction::record_stop, im.case_id, im.item_id, r,
-                             r.ok() ? "duration_ms=" + std::to_string(r->duration_ms) : ""));
+                             r.ok() ? std::string(locked ? "locked; " : "") + "duration_ms=" +
+                                          std::to_string(r->duration_ms)
+                                    : ""));
   return r;
 }
 
 // ---- Vault ----------------------------------------------------------------------------------
 
-namespace {
-
-struct Begun {
-  std::string id;
-  bool row_inserted = false;
-  bool object_created = false;
-  fs::path mirror_file;
-};
+namespace detail {
 
 void discard_failed_begin(Vault::State& s, const Begun& b) {
   if (!b.mirror_file.empty()) (void)remove_if_exists(b.mirror_file);
@@ -365,6 +318,11 @@ void discard_failed_begin(Vault::State& s, const Begun& b) {
   if (b.row_inserted) {
     auto tx = Transaction::begin(s.db, "cannot remove the recording");
     if (!tx.ok()) return;
+    if (b.locked) {
+      auto st = s.db.prepare("DELETE FROM locked_recordings WHERE id = ?", "cannot remove the recording");
+      if (st.ok() && st->bind(1, b.id).run().ok()) (void)tx->commit();
+      return;
+    }
     auto st = s.db.prepare("DELETE FROM items WHERE id = ? AND state = 'recording'", "cannot remove the recording");
     if (st.ok() && st->bind(1, b.id).run().ok() && remove_work(s, b.id).ok()) (void)tx->commit();
   }
@@ -379,9 +337,22 @@ std::string default_file_name(std::int64_t unix_s) {
   return buf;
 }
 
-Result<std::unique_ptr<Recording::Impl>> begin_locked(Vault::State& s, Begun& b, const std::string& case_ref,
-                                                      const std::string& interviewer, const std::string& title,
-                                                      const std::optional<fs::path>& mirror_dir) {
+Result<void> start_mirror(Recording::Impl& im, Begun& b, const fs::path& mirror_dir) {
+  im.mirror_path = mirror_dir / mirror_object_name(b.id);
+  TILLID_ASSIGN(im.mirror_fd, open_file(im.mirror_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
+  b.mirror_file = im.mirror_path;
+  im.mirror_range(0, im.writer->object_bytes());
+  if (im.mirror_error) return *im.mirror_error;
+  return fsync_dir(mirror_dir);
+}
+
+}  // namespace detail
+
+namespace {
+
+Result<std::unique_ptr<Recording::Impl>> begin_unlocked(Vault::State& s, Begun& b, const std::string& case_ref,
+                                                        const std::string& interviewer, const std::string& title,
+                                                        const std::optional<fs::path>& mirror_dir) {
   TILLID_TRY(s.require_unlocked());
   TILLID_ASSIGN(CaseInfo c, find_case_locked(s, case_ref));
   TILLID_TRY(check_text("the interviewer", interviewer, 200, true));
@@ -429,14 +400,7 @@ Result<std::unique_ptr<Recording::Impl>> begin_locked(Vault::State& s, Begun& b,
   im->writer.emplace(std::move(w));
   if (::fdatasync(im->fd.get()) != 0) return errno_error(errno, "cannot flush the new recording");
   TILLID_TRY(fsync_dir(s.objects_dir()));
-  if (mirror_dir) {
-    im->mirror_path = *mirror_dir / mirror_object_name(b.id);
-    TILLID_ASSIGN(im->mirror_fd, open_file(im->mirror_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
-    b.mirror_file = im->mirror_path;
-    im->mirror_range(0, im->writer->object_bytes());
-    if (im->mirror_error) return *im->mirror_error;
-    TILLID_TRY(fsync_dir(*mirror_dir));
-  }
+  if (mirror_dir) TILLID_TRY(start_mirror(*im, b, *mirror_dir));
   TILLID_ASSIGN(Sha256 sha, Sha256::create());
   im->sha.emplace(std::move(sha));
   im->s = &s;
@@ -451,9 +415,12 @@ Result<Recording> Vault::begin_recording(const std::string& case_id, std::string
   std::lock_guard lk(state_->mutex);
   State& s = *state_;
   Begun b;
-  auto r = begin_locked(s, b, case_id, interviewer, title, mirror_dir);
+  // FORMAT.md §7.6: while locked, capture needs only the vault's public recording key.
+  auto r = s.keys ? begin_unlocked(s, b, case_id, interviewer, title, mirror_dir)
+                  : begin_locked_capture(s, b, case_id, interviewer, title, mirror_dir);
   if (!r.ok()) discard_failed_begin(s, b);
-  TILLID_TRY(s.record_result(LogAction::record_start, r.ok() ? r.value()->case_id : "", r.ok() ? b.id : "", r));
+  TILLID_TRY(s.record_result(LogAction::record_start, r.ok() ? r.value()->case_id : "", r.ok() ? b.id : "", r,
+                             b.locked ? "locked" : ""));
   if (!r.ok()) return r.error();
   return Recording(std::move(r).value());
 }

@@ -70,6 +70,42 @@ UPDATE schema_version SET version = 3;
   return {};
 }
 
+// FORMAT.md §4.3, schema version 4: recordings captured while the vault is locked (§7.6).
+//   locked_recordings  one row per recording begun while locked: its content key, title and
+//                      interviewer sealed (crypto_box_seal) to the vault's X25519 recording
+//                      key; no signature, no work record (no key exists to make one)
+//   locked_bookmarks   its bookmarks, labels sealed the same way
+// Rows leave these tables only when the Vault that captured them adopts them at unlock; the
+// rest stay as they are and verify names them. IF NOT EXISTS: the step is idempotent, so a
+// crash mid-migration (or tables left by a downgraded copy) cannot wedge the upgrade.
+Result<void> migrate_3_to_4(Db& db) {
+  static const char* kMigration = R"sql(
+CREATE TABLE IF NOT EXISTS locked_recordings (
+  id           TEXT PRIMARY KEY,
+  case_id      TEXT NOT NULL,
+  state        TEXT NOT NULL,
+  created_unix INTEGER NOT NULL,
+  creator      TEXT NOT NULL,
+  sealed_key   BLOB NOT NULL,
+  title        BLOB NOT NULL,
+  interviewer  BLOB NOT NULL,
+  size         INTEGER,
+  sha256       BLOB,
+  duration_ms  INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS locked_bookmarks (
+  item_id      TEXT NOT NULL,
+  seq          INTEGER NOT NULL,
+  offset_ms    INTEGER NOT NULL,
+  created_unix INTEGER NOT NULL,
+  label        BLOB NOT NULL,
+  PRIMARY KEY (item_id, seq)
+) WITHOUT ROWID;
+UPDATE schema_version SET version = 4;
+)sql";
+  return db.exec(kMigration, "cannot upgrade the metadata schema to version 4");
+}
+
 }  // namespace
 
 Result<void> create_schema(Db& db) {
@@ -119,7 +155,8 @@ INSERT INTO schema_version (version) VALUES (1);
 )sql";
   TILLID_TRY(db.exec(kSchema, "cannot create the metadata schema"));
   TILLID_TRY(migrate_1_to_2(db));
-  return migrate_2_to_3(db, false);
+  TILLID_TRY(migrate_2_to_3(db, false));
+  return migrate_3_to_4(db);
 }
 
 Result<void> check_schema(Db& db) {
@@ -133,17 +170,18 @@ Result<void> check_schema(Db& db) {
     if (!row) return make_error(Errc::corrupt, "the metadata database has no schema version row");
     v = st->int64(0);
   }
-  if (v == 1 || v == 2) {
+  if (v >= 1 && v <= 3) {
     // Upgrade in place, all or nothing: a crash mid-way leaves the old version and the next
     // open runs the migration again.
     TILLID_ASSIGN(Transaction tx, Transaction::begin(db, "cannot upgrade the metadata schema"));
     if (v == 1) TILLID_TRY(migrate_1_to_2(db));
-    TILLID_TRY(migrate_2_to_3(db, true));
+    if (v <= 2) TILLID_TRY(migrate_2_to_3(db, true));
+    TILLID_TRY(migrate_3_to_4(db));
     return tx.commit();
   }
   if (v != kSchemaVersion)
     return make_error(Errc::unsupported, "the metadata schema is version " + std::to_string(v) +
-                                             "; this build understands versions 1 to 3 only");
+                                             "; this build understands versions 1 to 4 only");
   return {};
 }
 

@@ -6,9 +6,10 @@
 
 namespace tillid::detail {
 
-// Version 2 (FORMAT.md §4.1) adds the recording columns and the bookmarks table; a version 1
-// database is upgraded in place, in one transaction, when the vault is opened.
-inline constexpr int kSchemaVersion = 3;
+// Version 2 (FORMAT.md §4.1) adds the recording columns and the bookmarks table, version 3
+// (§4.2) signed cases and work records, version 4 (§4.3) recordings captured while locked; an
+// older database is upgraded in place, in one transaction, when the vault is opened.
+inline constexpr int kSchemaVersion = 4;
 
 // Connection settings: WAL (readers do not block the writer), synchronous=FULL (a committed
 // item survives power loss: the item is visible only after its commit), foreign keys on.

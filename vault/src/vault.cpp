@@ -152,6 +152,7 @@ Result<void> build_vault(const fs::path& dir, const Passphrase& passphrase, cons
     TILLID_TRY(put_meta(db, "created_unix", created));
     TILLID_TRY(put_meta(db, "signing_public_key", pk));
     TILLID_TRY(put_meta(db, "signing_secret_key", sealed_sk));
+    TILLID_TRY(store_recording_key(db, vault_id, master, sk));  // FORMAT.md §7.6
     TILLID_TRY(insert_key_slot(db, vault_id, master, passphrase, label, cost));
     // FORMAT.md §5.5: born signed, so a resign marker is a rollback; §8.4: so is a roster
     // older than version 1 once vault_init names it.
@@ -338,6 +339,11 @@ Result<void> Vault::unlock(const Passphrase& passphrase) {
     s.keys.reset();
     return fail(make_error(rec.error().code, "unlock stopped: recovery of interrupted work failed: " +
                                                  rec.error().message));
+  }
+  // Recordings this Vault made while locked become ordinary signed ones (FORMAT.md §7.6).
+  if (auto ad = adopt_locked_recordings(s); !ad.ok()) {
+    s.keys.reset();
+    return fail(make_error(ad.error().code, "unlock stopped: " + ad.error().message));
   }
   // Which slot (whose passphrase) opened the vault, for the auditor (issue 10 class 9).
   TILLID_TRY(s.record_event(LogAction::unlock, "", "", LogOutcome::ok, "slot " + std::to_string(slot_id)));

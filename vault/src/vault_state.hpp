@@ -14,6 +14,7 @@
 
 #include "crypto.hpp"
 #include "manifest.hpp"
+#include "recording_locked.hpp"
 #include "sqlite_db.hpp"
 #include "tillid/access_log.hpp"
 #include "tillid/vault.hpp"
@@ -56,6 +57,9 @@ struct Vault::State {
   // The highest users-roster version this Vault has seen or written (FORMAT.md §8.4): a
   // stored roster older than this was rolled back and is refused.
   std::uint64_t roster_floor = 0;
+  // What this object captured while locked (recording_locked.hpp, FORMAT.md §7.6): in memory
+  // only, so only this process's own captures are ever adopted and signed.
+  detail::LockedCaptures locked_captures;
 
   std::filesystem::path db_path() const { return dir / detail::kDbName; }
   std::filesystem::path objects_dir() const { return dir / detail::kObjectsDir; }

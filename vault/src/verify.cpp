@@ -113,6 +113,7 @@ Result<VerifyReport> verify_locked(Vault::State& s) {
     // Sealed recordings, interrupted or not, go through check_item like documents: every
     // chunk authenticates to the final one, SHA-256, size and the v2 manifest signature.
   }
+  TILLID_TRY(report_locked_captures(s, known, item_states, rep));  // FORMAT.md §7.6
   std::error_code ec;
   for (auto it = fs::directory_iterator(s.objects_dir(), ec); !ec && it != fs::directory_iterator();
        it.increment(ec)) {

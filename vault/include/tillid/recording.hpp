@@ -29,6 +29,14 @@ struct Bookmark {
 // append() and bookmark() may be called from different threads. Destroying it without
 // finish() (a crash, an abandoned interview) leaves the item in state 'recording' with every
 // appended chunk durable; the next unlock recovers and seals it as interrupted (FORMAT.md §7.5).
+//
+// Begun while the vault is locked (FORMAT.md §7.6), the same calls work with only the vault's
+// public recording key: chunks are encrypted and fdatasync'ed exactly the same, title,
+// interviewer and labels are sealed to the vault, and finish() closes the stream but cannot
+// sign (the ItemInfo it returns has verified == false). The Vault that began it adopts it at
+// its next unlock — signed then, or, if still running, turned into an ordinary recording whose
+// finish() signs. A locked recording dropped without finish(), or whose Vault ended before
+// unlocking, is never signed: verify names it and nothing serves it.
 class Recording {
  public:
   Recording(Recording&&) noexcept;
@@ -45,7 +53,8 @@ class Recording {
   // Store a bookmark (label sealed, bound to this item) and log it (offset only).
   Result<Bookmark> bookmark(std::int64_t offset_ms, std::string label);
   // Close the stream (final chunk), sign the manifest (SHA-256, size, duration, bookmarks),
-  // seal the item and log record_stop. The item is then listed like any other.
+  // seal the item and log record_stop. The item is then listed like any other. While still a
+  // locked capture: close the stream only; signing waits for adoption at unlock (§7.6).
   Result<ItemInfo> finish();
 
   bool finished() const;
