@@ -1,0 +1,101 @@
+#!/bin/sh
+# Installs the tillid .deb into a clean Debian 12 root, as a site would install it, and checks
+# that it works there: apt-get pulls the runtime libraries dpkg-shlibdeps named, postinst made
+# the system user and the state directory, `tillidd --version` and `tillid --help` run, every
+# file the package promises is in place, and removing the package keeps the vault directory.
+#
+#   tests/package/install-deb-test.sh [BUILD_DIR]      (default build; tillidd, tillid built)
+#
+# Needs root (debootstrap, chroot, mounts) and the Debian mirror; takes a few minutes the first
+# time (debootstrap, cached as /var/cache/tillid-package-test/bookworm-minbase.tar), then about
+# a minute. CI runs it from .ci/run after the tests; it is not a CTest test.
+set -eu
+cd "$(dirname "$0")/../.."
+src=$(pwd)
+build=$(cd "${1:-${TILLID_BUILD_DIR:-build}}" && pwd)
+base=/var/cache/tillid-package-test/bookworm-minbase.tar
+work=$(mktemp -d /tmp/tillid-package-test.XXXXXX)
+root=$work/root
+start=$(date +%s)
+say() { echo "install-deb-test: $*"; }
+fail() { echo "install-deb-test: FAILED: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "install-deb-test: needs root (debootstrap, chroot, mounts)" >&2; exit 2; }
+
+# 1. The package, from what is built now.
+rm -f "$build"/tillid_*.deb
+(cd "$build" && cpack -G DEB >"$work/cpack.log" 2>&1) || { tail -n 20 "$work/cpack.log"; fail "cpack"; }
+deb=$(ls "$build"/tillid_*.deb)
+say "built $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB)"
+
+# 2. A clean Debian 12: minbase, nothing of ours, no build tools; made once and cached.
+if [ ! -f "$base" ]; then
+  say "making a minimal Debian 12 root with debootstrap (once; a few minutes)"
+  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list)
+  tmp=$(mktemp -d)
+  debootstrap --variant=minbase bookworm "$tmp" "$mirror" >"$work/debootstrap.log" 2>&1 \
+    || { rm -rf "$tmp"; tail -n 20 "$work/debootstrap.log"; fail "debootstrap"; }
+  cp /etc/apt/sources.list.d/debian.sources "$tmp/etc/apt/sources.list.d/" 2>/dev/null || true
+  mkdir -p "$(dirname "$base")"
+  tar -C "$tmp" -cf "$base.tmp" . && mv "$base.tmp" "$base"
+  rm -rf "$tmp"
+fi
+
+cleanup() {
+  for m in dev/pts dev proc sys; do umount -l "$root/$m" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$root"
+tar -C "$root" -xf "$base"
+cp /etc/resolv.conf "$root/etc/" 2>/dev/null || true
+mount --bind /proc "$root/proc"; mount --bind /sys "$root/sys"
+mount --bind /dev "$root/dev"; mount --bind /dev/pts "$root/dev/pts"
+in_root() {
+  chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+    DEBIAN_FRONTEND=noninteractive "$@"
+}
+
+# 3. Install as a site would: apt resolves the Depends: line.
+cp "$deb" "$root/tmp/"
+in_root apt-get update -qq >"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log"; fail "apt-get update in the root"; }
+in_root apt-get install -y -q --no-install-recommends "/tmp/$(basename "$deb")" >>"$work/apt.log" 2>&1 \
+  || { tail -n 30 "$work/apt.log"; fail "apt-get install ./$(basename "$deb")"; }
+say "installed with apt-get; pulled in: $(sed -n 's/^Setting up \([^: ]*\).*/\1/p' "$work/apt.log" | grep -v '^tillid$' | tr '\n' ' ')"
+
+# 4. The programs run, with only what the package declared.
+version=$(in_root tillidd --version) || fail "tillidd --version"
+say "tillidd --version: $version"
+in_root tillid --help >"$work/help.txt" 2>&1 || { cat "$work/help.txt"; fail "tillid --help"; }
+say "tillid --help: $(head -n 1 "$work/help.txt")"
+
+# 5. What postinst and the package promise.
+in_root getent passwd tillid | grep -q ':/var/lib/tillid:/usr/sbin/nologin$' || fail "no system user tillid"
+owner=$(in_root stat -c '%U %a' /var/lib/tillid) || fail "no /var/lib/tillid"
+[ "$owner" = "tillid 700" ] || fail "/var/lib/tillid is '$owner', want 'tillid 700'"
+in_root dpkg-query -W -f='${Conffiles}\n' tillid | grep -q '^ /etc/tillid/tillidd.toml ' \
+  || fail "/etc/tillid/tillidd.toml is not a conffile"
+for f in /usr/bin/tillidd /usr/bin/tillid /lib/systemd/system/tillidd.service \
+         /lib/systemd/system/tillidd.socket /usr/lib/sysusers.d/tillid.conf \
+         /usr/lib/tmpfiles.d/tillid.conf /etc/tillid/tillidd.toml \
+         /usr/share/doc/tillid/README.md /usr/share/doc/tillid/README.firmware.md \
+         /usr/share/doc/tillid/README.systemd.md /usr/share/doc/tillid/README.capture.md \
+         /usr/share/doc/tillid/CONFIG.md /usr/share/doc/tillid/AUTHZ.md \
+         /usr/share/doc/tillid/CONTROL-PROTOCOL.md /usr/share/doc/tillid/FORMAT.md \
+         /usr/share/doc/tillid/LOG-FORMAT.md /usr/share/doc/tillid/EXPORT-FORMAT.md; do
+  [ -f "$root$f" ] || fail "the package has no $f"
+done
+# The unit in the package is the one in the tree (no stale copy in the build directory).
+cmp -s "$root/lib/systemd/system/tillidd.service" "$src/firmware/systemd/tillidd.service" \
+  || fail "the packaged tillidd.service differs from firmware/systemd/tillidd.service"
+# Installed, not enabled: there is no vault until an administrator makes one.
+[ ! -e "$root/etc/systemd/system/multi-user.target.wants/tillidd.service" ] || fail "tillidd.service was enabled"
+
+# 6. Removing (even purging) the package never touches the vault directory.
+in_root mkdir -p /var/lib/tillid/vault
+in_root apt-get purge -y -q tillid >>"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log"; fail "apt-get purge tillid"; }
+[ -d "$root/var/lib/tillid/vault" ] || fail "purging the package removed /var/lib/tillid"
+[ ! -e "$root/usr/bin/tillidd" ] || fail "purge left /usr/bin/tillidd"
+say "purged: programs gone, /var/lib/tillid kept"
+
+say "passed in $(( $(date +%s) - start )) s"
