@@ -2,9 +2,13 @@
 #include "pcm_stream.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace tillid::daemon {
+
+// The wire carries s16le and read() copies bytes straight into int16_t samples.
+static_assert(std::endian::native == std::endian::little, "PcmStream assumes a little-endian host");
 
 PcmStream::PcmStream(capture::AudioFormat format, std::size_t ring_bytes) : format_(format), ring_(ring_bytes) {}
 

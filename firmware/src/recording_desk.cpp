@@ -66,7 +66,7 @@ Result<nlohmann::json> RecordingDesk::start(const Actor& who, RecordStart a,
                                                     "); stop it first with `tillid record stop`");
     }
     if (run_->thread.joinable()) run_->thread.join();
-    run_.reset();
+    previous_ = std::move(run_);
   }
   auto run = std::make_shared<Run>();
   run->finisher = who;
@@ -202,9 +202,10 @@ Result<RecordOutcome> RecordingDesk::wait(const std::string& item_id) {
   std::shared_ptr<Run> r;
   {
     std::lock_guard lk(mu_);
-    r = run_;
+    for (const auto& candidate : {run_, previous_})
+      if (candidate && candidate->item_id == item_id) r = candidate;
   }
-  if (!r || r->item_id != item_id) return make_error(Errc::not_found, "no such recording");
+  if (!r) return make_error(Errc::not_found, "no such recording");
   std::unique_lock rl(r->m);
   r->cv.wait(rl, [&] { return r->done; });
   return *r->outcome;

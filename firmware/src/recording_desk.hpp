@@ -65,7 +65,8 @@ class RecordingDesk {
 
   VaultGate& gate_;
   mutable std::mutex mu_;
-  std::shared_ptr<Run> run_;  // the current or last recording
+  std::shared_ptr<Run> run_;       // the current or last recording
+  std::shared_ptr<Run> previous_;  // the one before: its streaming client may still wait()
 };
 
 std::int64_t to_ms(capture::AudioTime t);
