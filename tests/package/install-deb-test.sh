@@ -41,7 +41,9 @@ if [ ! -f "$base" ]; then
   rm -rf "$tmp"
 fi
 
+daemon=
 cleanup() {
+  [ -z "$daemon" ] || kill -KILL "$daemon" 2>/dev/null || true
   for m in dev/pts dev proc sys; do umount -l "$root/$m" 2>/dev/null || true; done
   rm -rf "$work"
 }
@@ -91,11 +93,40 @@ cmp -s "$root/lib/systemd/system/tillidd.service" "$src/firmware/systemd/tillidd
 # Installed, not enabled: there is no vault until an administrator makes one.
 [ ! -e "$root/etc/systemd/system/multi-user.target.wants/tillidd.service" ] || fail "tillidd.service was enabled"
 
-# 6. Removing (even purging) the package never touches the vault directory.
-in_root mkdir -p /var/lib/tillid/vault
+# 6. The appliance's first start (README.systemd.md), without systemd: root makes the vault and
+#    is its first admin, the daemon runs as tillid with the packaged configuration, and root
+#    reaches it through the 0666 socket in /run/tillid. This is the layout and the config the
+#    unit gives the daemon; the sandbox itself needs systemd as PID 1 and is not exercised.
+printf 'package test passphrase, several words long\n' >"$root/root/passphrase"
+chmod 600 "$root/root/passphrase"
+in_root tillid --vault /var/lib/tillid/vault --passphrase-file /root/passphrase init --kdf interactive \
+  >"$work/init.log" 2>&1 || { cat "$work/init.log"; fail "tillid init /var/lib/tillid/vault"; }
+in_root chown -R tillid:tillid /var/lib/tillid/vault
+in_root install -d -m 0755 -o tillid -g tillid /run/tillid   # RuntimeDirectory=tillid, RuntimeDirectoryMode=0755
+chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+  setpriv --reuid=tillid --regid=tillid --init-groups --inh-caps=-all \
+  tillidd --vault /var/lib/tillid/vault --config /etc/tillid/tillidd.toml >"$work/tillidd.log" 2>&1 &
+daemon=$!
+for _ in $(seq 100); do [ -S "$root/run/tillid/control.sock" ] && break; kill -0 $daemon 2>/dev/null || break; sleep 0.1; done
+[ -S "$root/run/tillid/control.sock" ] || { cat "$work/tillidd.log"; fail "tillidd (as tillid, packaged config) made no /run/tillid/control.sock"; }
+[ "$(stat -c '%a %U' "$root/run/tillid/control.sock")" = "666 tillid" ] \
+  || fail "control socket is $(stat -c '%a %U' "$root/run/tillid/control.sock"), want '666 tillid' (control.socket_mode)"
+tillid_as_root() { in_root env TILLID_SOCKET=/run/tillid/control.sock tillid --json "$@"; }
+tillid_as_root status >"$work/status" 2>&1 || { cat "$work/status" "$work/tillidd.log"; fail "tillid status through /run/tillid/control.sock"; }
+grep -q '"locked": *true' "$work/status" || { cat "$work/status"; fail "the daemon did not start locked"; }
+grep -q '"role": *"admin"' "$work/status" || { cat "$work/status"; fail "root, who ran init, is not the admin"; }
+tillid_as_root --passphrase-file /root/passphrase unlock >"$work/unlock" 2>&1 || { cat "$work/unlock"; fail "tillid unlock"; }
+tillid_as_root status >"$work/status" 2>&1 && grep -q '"locked": *false' "$work/status" || { cat "$work/status"; fail "status after unlock"; }
+kill -TERM $daemon
+rc=0; wait $daemon || rc=$?
+daemon=
+[ $rc = 0 ] || { cat "$work/tillidd.log"; fail "tillidd exited $rc on SIGTERM"; }
+say "tillidd ran as tillid with /etc/tillid/tillidd.toml: socket 0666, status locked, unlock, SIGTERM exit 0"
+
+# 7. Removing (even purging) the package never touches the vault directory.
 in_root apt-get purge -y -q tillid >>"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log"; fail "apt-get purge tillid"; }
-[ -d "$root/var/lib/tillid/vault" ] || fail "purging the package removed /var/lib/tillid"
+[ -f "$root/var/lib/tillid/vault/vault.db" ] || fail "purging the package removed /var/lib/tillid"
 [ ! -e "$root/usr/bin/tillidd" ] || fail "purge left /usr/bin/tillidd"
-say "purged: programs gone, /var/lib/tillid kept"
+say "purged: programs gone, the vault in /var/lib/tillid kept"
 
 say "passed in $(( $(date +%s) - start )) s"
