@@ -18,6 +18,7 @@ command -v systemd-creds >/dev/null || fail "systemd-creds is not installed (pac
 dir=$(mktemp -d /tmp/tillid-credential-test.XXXXXX)
 swtpm_pid=
 cleanup() {
+  [ -c /dev/null ] || echo "credential-test: /dev/null is no longer a device: recreate it (mknod -m 666 /dev/null c 1 3)" >&2
   [ -z "$swtpm_pid" ] || kill "$swtpm_pid" 2>/dev/null || true
   rm -rf "$dir"
 }
@@ -59,7 +60,9 @@ say "--with-key=host: round trip OK"
 expect_refused "another credential name" host.cred --name=other
 flip host.cred host-flipped.cred
 expect_refused "a flipped byte" host-flipped.cred --name="$name"
-SYSTEMD_CREDENTIAL_SECRET=$dir/other.secret systemd-creds encrypt --with-key=host --name=x - /dev/null </dev/null 2>/dev/null
+# Makes the other host key. The output is a file here: systemd-creds replaces its output by
+# rename, so naming /dev/null would replace the device node with a regular file.
+SYSTEMD_CREDENTIAL_SECRET=$dir/other.secret systemd-creds encrypt --with-key=host --name=x - other.cred </dev/null 2>/dev/null
 SYSTEMD_CREDENTIAL_SECRET=$dir/other.secret expect_refused "another host key" host.cred --name="$name"
 
 # 2. Host key and TPM, against swtpm through the TCTI systemd-creds loads itself.

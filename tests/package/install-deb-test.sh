@@ -50,6 +50,8 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$root"
 tar -C "$root" -xf "$base"
+# The tarball's "." is debootstrap's mktemp directory (0700): a root no other user can enter.
+chmod 0755 "$root"
 cp /etc/resolv.conf "$root/etc/" 2>/dev/null || true
 mount --bind /proc "$root/proc"; mount --bind /sys "$root/sys"
 mount --bind /dev "$root/dev"; mount --bind /dev/pts "$root/dev/pts"
