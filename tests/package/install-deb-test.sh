@@ -111,19 +111,24 @@ chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
 daemon=$!
 for _ in $(seq 100); do [ -S "$root/run/tillid/control.sock" ] && break; kill -0 $daemon 2>/dev/null || break; sleep 0.1; done
 [ -S "$root/run/tillid/control.sock" ] || { cat "$work/tillidd.log"; fail "tillidd (as tillid, packaged config) made no /run/tillid/control.sock"; }
-[ "$(stat -c '%a %U' "$root/run/tillid/control.sock")" = "666 tillid" ] \
-  || fail "control socket is $(stat -c '%a %U' "$root/run/tillid/control.sock"), want '666 tillid' (control.socket_mode)"
+sock=$(in_root stat -c '%a %U' /run/tillid/control.sock)
+[ "$sock" = "666 tillid" ] || fail "control socket is '$sock', want '666 tillid' (control.socket_mode)"
 tillid_as_root() { in_root env TILLID_SOCKET=/run/tillid/control.sock tillid --json "$@"; }
 tillid_as_root status >"$work/status" 2>&1 || { cat "$work/status" "$work/tillidd.log"; fail "tillid status through /run/tillid/control.sock"; }
 grep -q '"locked": *true' "$work/status" || { cat "$work/status"; fail "the daemon did not start locked"; }
 grep -q '"role": *"admin"' "$work/status" || { cat "$work/status"; fail "root, who ran init, is not the admin"; }
+# Any local user reaches the daemon (0755 directory, 0666 socket) and the daemon, not the file
+# mode, refuses one it has not enrolled: exit 3 (refused), not 9 (cannot reach the daemon).
+rc=0; in_root setpriv --reuid=nobody --regid=nogroup --clear-groups env TILLID_SOCKET=/run/tillid/control.sock \
+  tillid status >"$work/nobody" 2>&1 || rc=$?
+[ $rc = 3 ] || { cat "$work/nobody"; fail "tillid status as an unenrolled user exited $rc, want 3 (refused by the daemon)"; }
 tillid_as_root --passphrase-file /root/passphrase unlock >"$work/unlock" 2>&1 || { cat "$work/unlock"; fail "tillid unlock"; }
 tillid_as_root status >"$work/status" 2>&1 && grep -q '"locked": *false' "$work/status" || { cat "$work/status"; fail "status after unlock"; }
 kill -TERM $daemon
 rc=0; wait $daemon || rc=$?
 daemon=
 [ $rc = 0 ] || { cat "$work/tillidd.log"; fail "tillidd exited $rc on SIGTERM"; }
-say "tillidd ran as tillid with /etc/tillid/tillidd.toml: socket 0666, status locked, unlock, SIGTERM exit 0"
+say "tillidd ran as tillid with /etc/tillid/tillidd.toml: socket 0666, root (admin) status locked, nobody refused, unlock, SIGTERM exit 0"
 
 # 7. Removing (even purging) the package never touches the vault directory.
 in_root apt-get purge -y -q tillid >>"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log"; fail "apt-get purge tillid"; }
