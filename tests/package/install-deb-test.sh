@@ -97,8 +97,9 @@ cmp -s "$root/lib/systemd/system/tillidd.service" "$src/firmware/systemd/tillidd
 
 # 6. The appliance's first start (README.systemd.md), without systemd: root makes the vault and
 #    is its first admin, the daemon runs as tillid with the packaged configuration, and root
-#    reaches it through the 0666 socket in /run/tillid. This is the user, groups, layout and config the
-#    unit gives the daemon; the sandbox itself needs systemd as PID 1 and is not exercised.
+#    reaches it through the 0666 socket in /run/tillid. This is the user, groups, umask, layout
+#    and config the unit gives the daemon; the sandbox itself needs systemd as PID 1 and is not
+#    exercised.
 printf 'package test passphrase, several words long\n' >"$root/root/passphrase"
 chmod 600 "$root/root/passphrase"
 in_root tillid --vault /var/lib/tillid/vault --passphrase-file /root/passphrase init --kdf interactive \
@@ -107,6 +108,7 @@ in_root chown -R tillid:tillid /var/lib/tillid/vault
 in_root install -d -m 0755 -o tillid -g tillid /run/tillid   # RuntimeDirectory=tillid, RuntimeDirectoryMode=0755
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
   setpriv --reuid=tillid --regid=tillid --groups=audio --inh-caps=-all \
+  /bin/sh -c 'umask 0077 && exec "$@"' sh \
   tillidd --vault /var/lib/tillid/vault --config /etc/tillid/tillidd.toml >"$work/tillidd.log" 2>&1 &
 daemon=$!
 for _ in $(seq 100); do [ -S "$root/run/tillid/control.sock" ] && break; kill -0 $daemon 2>/dev/null || break; sleep 0.1; done
