@@ -8,18 +8,24 @@
 #
 # Needs root (debootstrap, chroot, mounts) and the Debian mirror; takes a few minutes the first
 # time (debootstrap, cached as /var/cache/tillid-package-test/bookworm-minbase.tar), then about
-# a minute. CI runs it from .ci/run after the tests; it is not a CTest test.
+# half a minute. CI runs it from .ci/run after the tests; it is not a CTest test.
 set -eu
+[ "$(id -u)" = 0 ] || { echo "install-deb-test: needs root (debootstrap, chroot, mounts)" >&2; exit 2; }
 cd "$(dirname "$0")/../.."
 src=$(pwd)
 build=$(cd "${1:-${TILLID_BUILD_DIR:-build}}" && pwd)
-base=/var/cache/tillid-package-test/bookworm-minbase.tar
 work=$(mktemp -d /tmp/tillid-package-test.XXXXXX)
 root=$work/root
 start=$(date +%s)
 say() { echo "install-deb-test: $*"; }
 fail() { echo "install-deb-test: FAILED: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || { echo "install-deb-test: needs root (debootstrap, chroot, mounts)" >&2; exit 2; }
+. "$src/tests/package/debian-root.sh"
+daemon=
+cleanup() {
+  [ -z "$daemon" ] || kill -KILL "$daemon" 2>/dev/null || true
+  debian_root_umount "$root" && rm -rf "$work"
+}
+trap cleanup EXIT
 
 # 1. The package, from what is built now.
 rm -f "$build"/tillid_*.deb
@@ -28,37 +34,8 @@ deb=$(ls "$build"/tillid_*.deb)
 say "built $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB)"
 
 # 2. A clean Debian 12: minbase, nothing of ours, no build tools; made once and cached.
-if [ ! -f "$base" ]; then
-  say "making a minimal Debian 12 root with debootstrap (once; a few minutes)"
-  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list)
-  tmp=$(mktemp -d)
-  debootstrap --variant=minbase bookworm "$tmp" "$mirror" >"$work/debootstrap.log" 2>&1 \
-    || { rm -rf "$tmp"; tail -n 20 "$work/debootstrap.log"; fail "debootstrap"; }
-  cp /etc/apt/sources.list.d/debian.sources "$tmp/etc/apt/sources.list.d/" 2>/dev/null || true
-  mkdir -p "$(dirname "$base")"
-  tar -C "$tmp" -cf "$base.tmp" . && mv "$base.tmp" "$base"
-  rm -rf "$tmp"
-fi
-
-daemon=
-cleanup() {
-  [ -z "$daemon" ] || kill -KILL "$daemon" 2>/dev/null || true
-  for m in dev/pts dev proc sys; do umount -l "$root/$m" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-mkdir -p "$root"
-tar -C "$root" -xf "$base"
-# The tarball's "." is debootstrap's mktemp directory (0700): a root no other user can enter.
-chmod 0755 "$root"
-cp /etc/resolv.conf "$root/etc/" 2>/dev/null || true
-mount --bind /proc "$root/proc"; mount --bind /sys "$root/sys"
-mount --bind /dev "$root/dev"; mount --bind /dev/pts "$root/dev/pts"
-in_root() {
-  chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-    DEBIAN_FRONTEND=noninteractive "$@"
-}
+debian_root "$root" || fail "no Debian 12 root"
+in_root() { chroot_run "$root" "$@"; }
 
 # 3. Install as a site would: apt resolves the Depends: line.
 cp "$deb" "$root/tmp/"
