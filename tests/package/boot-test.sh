@@ -5,8 +5,8 @@
 # really runs as the unit says: READY through sd_notify, user tillid with the audio group, no
 # capabilities, no_new_privs, a seccomp filter, the 0666 socket in the 0755 runtime directory,
 # the decrypted credential in $CREDENTIALS_DIRECTORY, the online `systemd-analyze security`
-# score ≤ 1.0, unlock/status/verify/lock through the socket under the full sandbox with no
-# refused system call, and `systemctl stop` ending in exit 0.
+# score ≤ 1.0, unlock/status, a staff user's tone recording, verify and lock through the socket
+# under the full sandbox with no refused system call, and `systemctl stop` ending in exit 0.
 #
 #   tests/package/boot-test.sh [BUILD_DIR]      (default build; tillidd, tillid built)
 #
@@ -41,6 +41,11 @@ cp "$deb" "$root/tmp/"
     "/tmp/$(basename "$deb")"; } >"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log"; fail "apt-get install"; }
 umask 077
 printf '%s\n' "$passphrase" >"$root/root/passphrase"
+# Readable by the staff uid (the client reads --fields files as the user who runs it).
+mkdir -p "$root/opt/boot-test"
+printf '%s\n' '{"child_name": "Boot Barn", "cpr": "010120-0000", "notes": "boot test"}' >"$root/opt/boot-test/case.json"
+printf '%s\n' '{"interviewer": "Boot Interviewer", "title": "Boot recording"}' >"$root/opt/boot-test/recording.json"
+chmod 755 "$root/opt/boot-test"; chmod 644 "$root/opt/boot-test/"*.json
 in_root tillid --vault /var/lib/tillid/vault --passphrase-file /root/passphrase init --kdf interactive \
   >"$work/init.log" 2>&1 || { cat "$work/init.log"; fail "tillid init"; }
 in_root chown -R tillid:tillid /var/lib/tillid/vault
@@ -87,6 +92,15 @@ export TILLID_SOCKET=/run/tillid/control.sock
 check "status: locked, root is admin" bash -c 'tillid --json status | tr -d " \n" | grep -q "\"locked\":true" && tillid --json status | grep -q "\"admin\""'
 check "unlock under the sandbox" tillid --passphrase-file /root/passphrase unlock
 check "status: unlocked" bash -c 'tillid --json status | tr -d " \n" | grep -q "\"locked\":false"'
+# The recorder under the sandbox (threads, Opus, fsync in the state directory), as a staff
+# member with a uid of their own: a tone stands in for the microphone (no /dev/snd here).
+as_staff() { setpriv --reuid=61001 --regid=61001 --clear-groups tillid "$@"; }
+check "enrol a staff user (uid 61001)" tillid user add staffer --role staff --uid 61001
+check "staff: case add" as_staff case add --number BOOT-1 --municipality 0101 --fields /opt/boot-test/case.json
+check "staff: record start (tone)" as_staff record start --case BOOT-1 --source tone --fields /opt/boot-test/recording.json
+sleep 2
+check "staff: record stop seals it" as_staff record stop
+check "staff: the recording is listed" bash -c 'setpriv --reuid=61001 --regid=61001 --clear-groups tillid --json ls | grep -q "\"kind\": *\"recording\""'
 check "verify under the sandbox" tillid verify
 check "lock" tillid lock
 check "no refused system call or denied access in the journal" \
