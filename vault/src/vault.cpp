@@ -14,6 +14,7 @@
 #include "manifest_upgrade.hpp"
 #include "posix_io.hpp"
 #include "schema.hpp"
+#include "users_roster.hpp"
 #include "vault_state.hpp"
 
 namespace tillid {
@@ -109,21 +110,22 @@ Result<UnlockedKeys> derive_keys(Secret master, Db& db, const Id16& vault_id, co
 
 // The access log starts with the vault's creation and a first signed checkpoint (LOG-FORMAT.md).
 Result<void> start_access_log(const fs::path& log_dir, const Id16& vault_id, const PublicKey& pk,
-                              const Secret& sk, const Actor& actor) {
+                              const Secret& sk, const Actor& actor, std::string details) {
   TILLID_ASSIGN(AccessLog log, AccessLog::create(log_dir, AccessLogOptions{log_origin(vault_id), {}, pk}));
   LogEvent created;
   created.actor_id = actor.id;
   created.actor_role = actor.role;
   created.action = LogAction::vault_init;
-  created.details = kVaultInitDetails;  // FORMAT.md §5.5: born signed; a resign marker is a rollback
+  created.details = std::move(details);
   TILLID_TRY(log.append(created));
   TILLID_TRY(log.sign_checkpoint(sk, pk));
   return {};
 }
 
-// Build the new vault's files inside `dir` (which exists and is empty).
+// Build the new vault's files inside `dir` (which exists and is empty), with a roster holding
+// `first_admin` if given (FORMAT.md §8.3).
 Result<void> build_vault(const fs::path& dir, const Passphrase& passphrase, const std::string& label,
-                         KdfCost cost, const Actor& actor) {
+                         KdfCost cost, const Actor& actor, const std::optional<NewUser>& first_admin) {
   TILLID_TRY(make_dir(dir / kObjectsDir));
   TILLID_TRY(make_dir(dir / kTmpDir));
   // Create the database file ourselves, 0600, so SQLite (and its -wal/-shm, which copy the
@@ -151,7 +153,18 @@ Result<void> build_vault(const fs::path& dir, const Passphrase& passphrase, cons
     TILLID_TRY(put_meta(db, "signing_public_key", pk));
     TILLID_TRY(put_meta(db, "signing_secret_key", sealed_sk));
     TILLID_TRY(insert_key_slot(db, vault_id, master, passphrase, label, cost));
-    TILLID_TRY(start_access_log(dir / kLogDir, vault_id, pk, sk, actor));
+    // FORMAT.md §5.5: born signed, so a resign marker is a rollback; §8.4: so is a roster
+    // older than version 1 once vault_init names it.
+    std::string init_details = kVaultInitDetails;
+    if (first_admin) {
+      Roster roster;
+      roster.version = 1;
+      roster.users.push_back(User{first_admin->name, Role::admin, first_admin->uid, "",
+                                  static_cast<std::int64_t>(std::time(nullptr)), false});
+      TILLID_TRY(store_roster(db, vault_id, sk, roster));
+      init_details += ", roster 1";
+    }
+    TILLID_TRY(start_access_log(dir / kLogDir, vault_id, pk, sk, actor, std::move(init_details)));
     TILLID_TRY(tx.commit());
   }  // closing the last connection checkpoints the WAL into vault.db (synchronous=FULL fsyncs)
   TILLID_TRY(fsync_dir(dir));
@@ -170,8 +183,10 @@ Vault::Vault(Vault&&) noexcept = default;
 Vault& Vault::operator=(Vault&&) noexcept = default;
 Vault::~Vault() = default;
 
-Result<void> Vault::create(const fs::path& dir, const Passphrase& passphrase,
-                           std::string slot_label, KdfCost cost, const Actor& actor) {
+namespace {
+
+Result<void> create_vault(const fs::path& dir, const Passphrase& passphrase, const std::string& slot_label,
+                          KdfCost cost, const Actor& actor, const std::optional<NewUser>& first_admin) {
   if (sodium_init() < 0) return make_error(Errc::internal, "libsodium failed to initialise");
   // Failures before the vault exists cannot be logged: there is no log yet. They change nothing.
   auto fail = [](Error e) -> Result<void> { return e; };
@@ -197,7 +212,7 @@ Result<void> Vault::create(const fs::path& dir, const Passphrase& passphrase,
     if (!r.ok()) return fail(r.error());
     made_dir = true;
   }
-  auto r = build_vault(dir, passphrase, slot_label, cost, actor);
+  auto r = build_vault(dir, passphrase, slot_label, cost, actor, first_admin);
   if (!r.ok()) {
     // Leave nothing half-made behind: remove what we created (the directory was empty).
     fs::remove(dir / kMarkerName, ec);
@@ -207,6 +222,31 @@ Result<void> Vault::create(const fs::path& dir, const Passphrase& passphrase,
     return fail(r.error());
   }
   return {};
+}
+
+}  // namespace
+
+// Without a first admin the vault has no roster (FORMAT.md §8.3), like one made before users
+// existed: a daemon authorises nobody on it until an unlocked add_user enrols an admin. Tests
+// of the vault alone use this; `tillid init` uses the overload below.
+Result<void> Vault::create(const fs::path& dir, const Passphrase& passphrase,
+                           std::string slot_label, KdfCost cost, const Actor& actor) {
+  return create_vault(dir, passphrase, slot_label, cost, actor, std::nullopt);
+}
+
+Result<void> Vault::create(const fs::path& dir, const Passphrase& passphrase, std::string slot_label,
+                           KdfCost cost, const NewUser& first_admin) {
+  // Checked before anything exists, like the slot strength: a refused create changes nothing.
+  TILLID_TRY(check_new_user(first_admin));
+  if (first_admin.role != Role::admin)
+    return make_error(Errc::invalid_argument, "a vault's first user must be an admin");
+  // The admin's name is an actor id and goes into vault_init's details: it must fit the log.
+  const User as_user{first_admin.name, Role::admin, first_admin.uid, "", 0, false};
+  if (auto ok = validate(LogEvent{first_admin.name, "admin", LogAction::vault_init, LogOutcome::ok, "", "",
+                                  user_event_details(as_user, 1)});
+      !ok.ok())
+    return make_error(Errc::invalid_argument, "the name " + first_admin.name + " cannot be used: " + ok.error().message);
+  return create_vault(dir, passphrase, slot_label, cost, Actor{first_admin.name, "admin"}, first_admin);
 }
 
 Result<Vault> Vault::open(const fs::path& dir, Actor actor) {
@@ -286,6 +326,12 @@ Result<void> Vault::unlock(const Passphrase& passphrase) {
     s.keys.reset();
     return fail(make_error(up.error().code, "unlock stopped: " + up.error().message));
   }
+  // FORMAT.md §8.4: a users roster older than the signed log says is a rollback; refuse it
+  // before anyone acts on the vault (users() keeps refusing it too).
+  if (auto roll = check_roster_rollback(s); !roll.ok()) {
+    s.keys.reset();
+    return fail(make_error(roll.error().code, "unlock stopped: " + roll.error().message));
+  }
   // Finish what a crash interrupted before anyone sees the vault's contents.
   auto rec = recover_interrupted_work(s);
   if (!rec.ok()) {
@@ -295,6 +341,31 @@ Result<void> Vault::unlock(const Passphrase& passphrase) {
   }
   // Which slot (whose passphrase) opened the vault, for the auditor (issue 10 class 9).
   TILLID_TRY(s.record_event(LogAction::unlock, "", "", LogOutcome::ok, "slot " + std::to_string(slot_id)));
+  return {};
+}
+
+Result<void> Vault::lock() {
+  std::lock_guard lk(state_->mutex);
+  State& s = *state_;
+  // A recording started unlocked signs its manifest with the key when it stops; wiping the
+  // key under it would leave it unsealable until the next unlock. Stop it first.
+  if (!s.live_recordings.empty()) {
+    auto e = make_error(Errc::denied, "a recording is running; stop it first, then lock");
+    TILLID_TRY(s.record_failure(LogAction::lock, "", "", e));
+    return e;
+  }
+  if (!s.keys) return s.record_event(LogAction::lock, "", "", LogOutcome::ok, "already locked");
+  // The entry is written and a checkpoint signed while the key is still here, so the lock
+  // itself is signed; the keys are wiped whatever the log says (Secret frees with
+  // sodium_free, which zeroes).
+  auto logged = s.record_event(LogAction::lock, "", "", LogOutcome::ok, "");
+  if (logged.ok())
+    if (auto cp = s.log->sign_checkpoint(s.keys->signing_sk, s.signing_pk); !cp)
+      logged = make_error(cp.error().code, "cannot sign an access-log checkpoint: " + cp.error().message);
+  s.keys.reset();
+  if (!logged.ok())
+    return make_error(logged.error().code, "the vault is locked, but its lock was not fully logged: " +
+                                               logged.error().message);
   return {};
 }
 

@@ -48,6 +48,18 @@ Result<std::string> Vault::latest_checkpoint() const {
 
 std::filesystem::path Vault::log_dir() const { return state_->log_dir(); }
 
+void Vault::set_actor(Actor actor) {
+  std::lock_guard lk(state_->mutex);
+  state_->actor = std::move(actor);
+}
+
+Result<void> Vault::log_event(LogAction action, LogOutcome outcome, std::string_view details,
+                              std::string_view case_id, std::string_view item_id) {
+  // The log's own bounds (LOG-FORMAT.md §2) refuse identifying or malformed details.
+  std::lock_guard lk(state_->mutex);
+  return state_->record_event(action, case_id, item_id, outcome, details);
+}
+
 Result<void> Vault::State::record_failure(LogAction action, std::string_view case_id,
                                           std::string_view item_id, const Error& error) {
   const bool refused = error.code == Errc::wrong_passphrase || error.code == Errc::locked ||

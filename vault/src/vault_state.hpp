@@ -4,6 +4,7 @@
 // to the access log.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -51,6 +52,9 @@ struct Vault::State {
   // Recordings this process is writing now (recording.cpp): verify skips them, since their
   // objects are still growing; recovery never sees them (one writer process per vault).
   std::set<std::string> live_recordings;
+  // The highest users-roster version this Vault has seen or written (FORMAT.md §8.4): a
+  // stored roster older than this was rolled back and is refused.
+  std::uint64_t roster_floor = 0;
 
   std::filesystem::path db_path() const { return dir / detail::kDbName; }
   std::filesystem::path objects_dir() const { return dir / detail::kObjectsDir; }
@@ -102,6 +106,9 @@ inline std::string_view loggable_id(std::string_view id) {
 std::string log_origin(const Id16& vault_id);
 // Recovery of work a crash interrupted (recovery.cpp). Runs at unlock, under the mutex.
 Result<void> recover_interrupted_work(Vault::State& s);
+// FORMAT.md §8.4 (users.cpp): at unlock, refuse a users roster older than the newest version
+// the authenticated access log records.
+Result<void> check_roster_rollback(Vault::State& s);
 }  // namespace detail
 
 }  // namespace tillid
