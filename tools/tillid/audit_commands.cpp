@@ -75,6 +75,15 @@ Result<LogDir> obtain_log(const GlobalOptions& g, const LogSource& src) {
   return d;
 }
 
+// audit.key's reply: {"verifier_key": "<origin>+<key id>+<base64>"}.
+Result<std::string> verifier_key_of(const Result<nlohmann::json>& reply) {
+  if (!reply) return reply.error();
+  const nlohmann::json& j = *reply;
+  if (!j.is_object() || !j.contains("verifier_key") || !j["verifier_key"].is_string())
+    return make_error(Errc::corrupt, "malformed reply from the daemon");
+  return j["verifier_key"].get<std::string>();
+}
+
 // The verifier key: from --key/--key-file (what the auditor kept), else the appliance's own
 // word (audit.key from the daemon), which proves less — say so.
 Result<std::string> resolve_key(const GlobalOptions& g, const LogSource& src, bool& self_asserted) {
@@ -87,11 +96,9 @@ Result<std::string> resolve_key(const GlobalOptions& g, const LogSource& src, bo
   auto link = DaemonLink::connect(g);
   if (!link)
     return make_error(Errc::invalid_argument, "no verifier key: pass --key or --key-file (from `tillid audit key`)");
-  TILLID_ASSIGN(nlohmann::json j, link->call("audit.key"));
-  if (!j.is_object() || !j.contains("key") || !j["key"].is_string())
-    return make_error(Errc::corrupt, "malformed reply from the daemon");
+  TILLID_ASSIGN(std::string key, verifier_key_of(link->call("audit.key")));
   self_asserted = true;
-  return j["key"].get<std::string>();
+  return key;
 }
 
 // "2026-11-22", "2026-11-22T13:05:00" (UTC) or unix seconds → unix milliseconds.
@@ -117,10 +124,7 @@ void register_key(CLI::App* audit, GlobalOptions& g, Action& action) {
   cmd->callback([&g, &action] {
     action = [&g] {
       return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
-        TILLID_ASSIGN(nlohmann::json j, link.call("audit.key"));
-        if (!j.is_object() || !j.contains("key") || !j["key"].is_string())
-          return make_error(Errc::corrupt, "malformed reply from the daemon");
-        const std::string key = j["key"].get<std::string>();
+        TILLID_ASSIGN(std::string key, verifier_key_of(link.call("audit.key")));
         if (g.json) print_json({{"verifier_key", key}});
         else std::cout << key << "\n";
         return kOk;

@@ -68,7 +68,6 @@ struct StartArgs {
   FieldsOption fields;
   std::string source = "alsa:default";
   int bitrate = 32000;
-  std::optional<std::filesystem::path> mirror;
   std::optional<double> duration;
   double silence_alarm = 10.0;
   bool wait = false;
@@ -191,7 +190,6 @@ Result<int> record_start(const GlobalOptions& g, StartArgs& a) {
     ~WipeArgs() { wipe_json(j); }
   } wipe_args{args};
   if (a.duration) args["duration"] = *a.duration;
-  if (a.mirror) args["mirror"] = std::filesystem::absolute(*a.mirror).string();
 
   const bool from_file = a.source.rfind("wav:", 0) == 0;
   if (!from_file) {
@@ -332,8 +330,6 @@ void register_record_commands(CLI::App& app, GlobalOptions& g, Action& action) {
                     "alsa:DEVICE (e.g. alsa:hw:0), wav:FILE, tone[:HZ][?...], silence[?...]; see capture/README.md")
       ->capture_default_str();
   start->add_option("--bitrate", a->bitrate, "Opus bitrate per channel, bits per second")->capture_default_str();
-  start->add_option("--mirror", a->mirror, "Directory (on the appliance) that receives a byte-identical copy of the "
-                                           "encrypted object");
   start->add_option("--duration", a->duration, "Stop after this many seconds of audio");
   start->add_option("--silence-alarm", a->silence_alarm, "Raise the silence alarm after this many quiet seconds")
       ->capture_default_str();

@@ -319,21 +319,17 @@ void register_ls(CLI::App& app, GlobalOptions& g, Action& action) {
   ls->callback([&g, &action, case_ref] {
     action = [&g, case_ref] {
       return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
-        // The case numbers beside the items, as the listing always showed them.
-        TILLID_ASSIGN(nlohmann::json cj, link.call("case.ls"));
-        TILLID_ASSIGN(auto cases, decode_list<CaseInfo>(cj));
-        wipe_json(cj);
-        WipeAllOnExit wipe_cases(cases);
-        std::map<std::string, std::string> numbers;  // case id → case number
-        for (const auto& c : cases) numbers[c.id] = c.case_number + unverified_mark(c.verified);
         nlohmann::json args = nlohmann::json::object();
         if (!case_ref->empty()) args["case"] = *case_ref;
+        // Each row carries its case's number (marked if the case fails its check).
         TILLID_ASSIGN(nlohmann::json j, link.call("ls", args));
         TILLID_ASSIGN(auto items, decode_list<ItemInfo>(j));
         WipeAllOnExit wipe_items(items);
+        std::map<std::string, std::string> numbers;  // case id → case number
+        for (const auto& row : j)
+          if (row.is_object() && row.contains("case_number") && row["case_number"].is_string())
+            numbers[row.value("case_id", std::string())] = row["case_number"].get<std::string>();
         if (g.json) {
-          for (auto& row : j)
-            if (row.is_object() && !row.contains("case_number")) row["case_number"] = numbers[row.value("case_id", std::string())];
           print_json(std::move(j));
         } else {
           wipe_json(j);
