@@ -186,7 +186,7 @@ void register_verify(CLI::App* audit, GlobalOptions& g, Action& action) {
                       {"key_self_asserted", self_asserted}});
         } else {
           if (self_asserted)
-            std::cerr << "tillid: warning: verifier key read from the vault itself; pass --key-file with the key you kept to rule out a replaced key\n";
+            std::cerr << "tillid: warning: verifier key given by the appliance itself; pass --key-file with the key you kept to rule out a replaced key\n";
           for (const auto& p : rep.problems)
             std::cout << "BAD " << to_string(p.kind) << (p.seq ? " at seq " + std::to_string(*p.seq) : std::string()) << ": " << printable(p.message) << "\n";
           if (!rep.quarantined.empty())

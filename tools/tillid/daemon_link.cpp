@@ -58,10 +58,8 @@ Result<DaemonLink> DaemonLink::connect(const GlobalOptions& g) {
   TILLID_ASSIGN(fs::path path, socket_path(g));
   auto client = control::ControlClient::connect(path);
   if (!client)
-    return make_error(client.error().code, std::string(kUnreachable) + " on " + path.string() + " (" +
-                                               client.error().message +
-                                               "); is it running? Start it with `tillidd --vault DIR`, or "
-                                               "pass --socket PATH");
+    return make_error(client.error().code, std::string(kUnreachable) + " (" + client.error().message +
+                                               "); if it listens elsewhere, pass --socket PATH or set TILLID_SOCKET");
   DaemonLink link(std::make_unique<Impl>(Impl{std::move(client).value()}));
   link.g_ = &g;
   return link;
