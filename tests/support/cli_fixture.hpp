@@ -65,9 +65,11 @@ struct CliVault {
 
   // The full command line for `tillid ARGS` on this vault (its socket, the passphrase file
   // for the unlock a locked daemon needs).
-  std::vector<std::string> argv(std::vector<std::string> args) const {
-    std::vector<std::string> a{tillid_program().string(), "--vault", vault.string(), "--socket", socket.string(),
-                               "--passphrase-file", pass.string()};
+  std::vector<std::string> argv(std::vector<std::string> args) const { return argv_with(pass, std::move(args)); }
+  // The same with another passphrase file, or none.
+  std::vector<std::string> argv_with(const std::optional<fs::path>& pass_file, std::vector<std::string> args) const {
+    std::vector<std::string> a{tillid_program().string(), "--vault", vault.string(), "--socket", socket.string()};
+    if (pass_file) a.insert(a.end(), {"--passphrase-file", pass_file->string()});
     a.insert(a.end(), args.begin(), args.end());
     return a;
   }
@@ -83,11 +85,12 @@ struct CliVault {
     return static_cast<int>(TestUids::staff);
   }
 
-  // Starts the daemon unless it runs.
-  void ensure_daemon() const {
-    if (daemon && daemon->running()) return;
+  // Starts the daemon unless it runs; true if it was started now.
+  bool ensure_daemon() const {
+    if (daemon && daemon->running()) return false;
     daemon.reset();
     daemon.emplace(vault, config, socket, tmp / ("tillidd-" + std::to_string(daemon_runs++) + ".log"));
+    return true;
   }
 
   // Stops the daemon (SIGTERM); it must exit 0. The vault is closed afterwards.
@@ -102,14 +105,44 @@ struct CliVault {
     daemon.reset();
   }
 
-  // `tillid ARGS` as the role the command needs.
-  RunResult tillid(std::vector<std::string> args) const { return as(uid_for(args), std::move(args)); }
+  // The daemon unlocked by the admin (root), as the appliance is during the day.
+  void unlock() const {
+    ensure_daemon();
+    auto r = run(argv({"unlock"}));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+  }
 
-  // `tillid ARGS` as `uid` (TestUids), whatever the command.
+  // `tillid ARGS` as the role the command needs.
+  RunResult tillid(std::vector<std::string> args) const {
+    const int uid = uid_for(args);
+    return as(uid, std::move(args));
+  }
+
+  // `tillid ARGS` as `uid` (TestUids), whatever the command, on an unlocked daemon: a daemon
+  // started for the command is first unlocked by the admin, as the appliance is during the
+  // day (an auditor cannot unlock; and a command refused while locked would leave that refusal
+  // in the log the tests read). as_with() meets the locked daemon instead.
   RunResult as(int uid, std::vector<std::string> args) const {
-    const bool offline = uid_for(args) == TestUids::admin && std::find(args.begin(), args.end(), "init") != args.end();
-    if (!offline) ensure_daemon();
-    RunResult r = run(argv(std::move(args)), {}, uid);
+    const bool offline = std::find(args.begin(), args.end(), "init") != args.end() && uid_for(args) == TestUids::admin;
+    if (!offline && ensure_daemon()) unlock();
+    return finish(run(argv(std::move(args)), {}, uid));
+  }
+
+  // `tillid ARGS` as `uid` with another passphrase file (or none), on the daemon as it is
+  // (a fresh daemon is locked).
+  RunResult as_with(int uid, const std::optional<fs::path>& pass_file, std::vector<std::string> args) const {
+    ensure_daemon();
+    return finish(run(argv_with(pass_file, std::move(args)), {}, uid));
+  }
+
+  // `tillid ARGS` as staff with no daemon running at all (usage errors are caught first).
+  RunResult without_daemon(std::vector<std::string> args) const {
+    close();
+    return run(argv(std::move(args)), {}, static_cast<int>(TestUids::staff));
+  }
+
+  RunResult finish(RunResult r) const {
     // A daemon that refused to start says why in its log; the client only "cannot reach" it.
     if (daemon && daemon->start_failed()) r.err += "\ntillidd: " + daemon->log_text();
     if (!options.persistent) close();

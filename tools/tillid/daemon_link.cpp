@@ -78,7 +78,11 @@ Result<nlohmann::json> DaemonLink::call_once(std::string_view op, const nlohmann
 Result<nlohmann::json> DaemonLink::call(std::string_view op, const nlohmann::json& args, const InputFactory* input,
                                         Incoming* output) {
   auto r = call_once(op, args, input, output);
-  if (r.ok() || r.error().code != Errc::locked || !g_ || !g_->passphrase_file) return r;
+  if (r.ok() || r.error().code != Errc::locked || !g_) return r;
+  if (!g_->passphrase_file)
+    return make_error(Errc::locked, r.error().message +
+                                        "; unlock it first with `tillid unlock`, or pass --passphrase-file FILE "
+                                        "(or set TILLID_PASSPHRASE_FILE) to unlock on the way");
   // A refusal during an upload closes the connection (CONTROL-PROTOCOL.md §5.1): unlock and
   // retry on a fresh one.
   TILLID_ASSIGN(DaemonLink fresh, connect(*g_));
