@@ -102,6 +102,15 @@ class Daemon {
     exit_code_ = -1;
     return exit_code_;
   }
+  // Waits for it to exit on its own (a signal the test sent); the raw wait status.
+  int wait_status() {
+    if (pid_ <= 0) return 0;
+    const int status = tillid::test::wait_status(pid_);
+    pid_ = -1;
+    stopped_ = true;
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return status;
+  }
   // kill -9, as a power cut would stop it.
   void kill9() {
     if (pid_ <= 0) return;
