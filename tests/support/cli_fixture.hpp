@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include <functional>
 #include <optional>
 
 #include <catch2/catch.hpp>
@@ -22,6 +23,9 @@ namespace tillid::test {
 struct CliOptions {
   bool persistent = false;       // one daemon for many commands (record tests)
   std::string extra_config;      // more TOML for tillidd (e.g. a [recording] table)
+  bool init = true;              // false: the test puts a vault at `vault` itself (a vector)
+  // Runs once, before the first daemon starts (e.g. enrolling users in a vector's vault).
+  std::function<void()> before_first_daemon;
 };
 
 struct CliVault {
@@ -31,7 +35,7 @@ struct CliVault {
   fs::path run_dir = tmp / "run";
   fs::path socket = run_dir / "control.sock";
   fs::path config = tmp / "tillidd.toml";
-  CliOptions options;
+  mutable CliOptions options;
   mutable std::optional<Daemon> daemon;
   mutable int daemon_runs = 0;
 
@@ -46,6 +50,7 @@ struct CliVault {
     // The socket reachable by every local uid: the daemon decides by SO_PEERCRED, not modes.
     write_file(config, "[control]\nsocket = \"" + socket.string() + "\"\nsocket_mode = 0o666\n" + options.extra_config);
     write_file(pass, "correct horse battery staple\n");
+    if (!options.init) return;
     auto r = tillid({"init", "--kdf", "minimum"});
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
@@ -88,8 +93,14 @@ struct CliVault {
   // Starts the daemon unless it runs; true if it was started now.
   bool ensure_daemon() const {
     if (daemon && daemon->running()) return false;
+    if (options.before_first_daemon) {
+      auto hook = std::move(options.before_first_daemon);
+      options.before_first_daemon = nullptr;
+      hook();
+    }
     daemon.reset();
-    daemon.emplace(vault, config, socket, tmp / ("tillidd-" + std::to_string(daemon_runs++) + ".log"));
+    // The daemon's own output beside its socket, out of the way of tests that list tmp.
+    daemon.emplace(vault, config, socket, run_dir / ("tillidd-" + std::to_string(daemon_runs++) + ".log"));
     return true;
   }
 
