@@ -12,7 +12,7 @@ using namespace tillid::test;
 using Clock = std::chrono::steady_clock;
 
 TEST_CASE("killing doc add or the daemon at random points never leaves a partial item", "[cli][crash]") {
-  CliVault v(CliOptions{true, ""});
+  CliVault v(CliOptions::kept());
   REQUIRE(v.tillid({"case", "add", "--number", "C1", "--municipality", "0101"}).exit_code == 0);
   auto input = v.tmp / "evidence.bin";
   write_random_file(input, 24u << 20, 7);

@@ -89,7 +89,7 @@ TEST_CASE("user add, ls and revoke: the admin's, and a revoked user is refused",
 }
 
 TEST_CASE("unlock, lock and status", "[cli][unlock]") {
-  CliVault v(CliOptions{true, ""});
+  CliVault v(CliOptions::kept());
   v.close();
   // as_with(): the daemon as it is; the first starts it, locked.
   auto status = [&](int uid) {
@@ -125,7 +125,7 @@ TEST_CASE("unlock, lock and status", "[cli][unlock]") {
 // Issue 11: the passphrase goes to the daemon in the request body; argv holds only the file
 // name, which here is the client's standard input, so it is inspected while it waits.
 TEST_CASE("tillid unlock never puts the passphrase on argv", "[cli][unlock][argv]") {
-  CliVault v(CliOptions{true, ""});
+  CliVault v(CliOptions::kept());
   v.ensure_daemon();
   PipedRun unlock(v.argv_with(fs::path("/dev/stdin"), {"unlock"}));
   std::string cmdline;

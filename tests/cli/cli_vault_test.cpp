@@ -346,7 +346,7 @@ TEST_CASE("control characters in titles and file names do not reach the terminal
 
 // Issue 10, class 10: `tillid ls --json`, `tillid init --passphrase-file F` as in git.
 TEST_CASE("global options work after the subcommand too", "[cli][options]") {
-  CliVault v(CliOptions{true, ""});
+  CliVault v(CliOptions::kept());
   const auto vault = v.vault.string(), pass = v.pass.string(), sock = v.socket.string();
   const auto t = tillid_program().string();
   const int staff = TestUids::staff;

@@ -35,7 +35,7 @@ inline void shell_ok(const std::string& cmd) {
 
 // One daemon for the test (recordings live in it); `extra_config` for tillidd (e.g. a mirror).
 struct RecVault : CliVault {
-  explicit RecVault(const std::string& extra_config = "") : CliVault(CliOptions{true, extra_config}) {
+  explicit RecVault(const std::string& extra_config = "") : CliVault(CliOptions::kept(extra_config)) {
     REQUIRE(tillid({"case", "add", "--number", "C1", "--municipality", "0101"}).exit_code == 0);
   }
 };

@@ -26,6 +26,14 @@ struct CliOptions {
   bool init = true;              // false: the test puts a vault at `vault` itself (a vector)
   // Runs once, before the first daemon starts (e.g. enrolling users in a vector's vault).
   std::function<void()> before_first_daemon;
+
+  // One daemon kept for the whole test, with `config` added to its configuration.
+  static CliOptions kept(std::string config = "") {
+    CliOptions o;
+    o.persistent = true;
+    o.extra_config = std::move(config);
+    return o;
+  }
 };
 
 struct CliVault {
@@ -41,7 +49,8 @@ struct CliVault {
 
   explicit CliVault(CliOptions opts = {}) : options(std::move(opts)) {
     require_root_for_roles();
-    ::umask(022);  // inputs the tests write (0644) must be readable by the staff and auditor uids
+    // Inputs the tests write must be readable by the staff and auditor uids: a umask of 022
+    // (CI's) makes them 0644. The umask is the test's to set (vault_files_test sets 000).
     // Outputs: the staff uid writes fetched files and bundles here, as a user writes to /tmp
     // (sticky, world-writable); the vault inside stays 0700, root's.
     ::chmod(tmp.path().c_str(), 01777);
