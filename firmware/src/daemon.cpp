@@ -126,8 +126,9 @@ void Daemon::Impl::schedule_checkpoint(std::chrono::milliseconds after) {
 }
 
 void Daemon::Impl::schedule_idle_check() {
-  if (config.idle_minutes == 0) return;
-  idle_timer->expires_after(std::chrono::seconds(5));
+  if (config.idle_lock.count() == 0) return;
+  // Checked often enough that the lock comes at most a quarter late (and at most 5 s).
+  idle_timer->expires_after(std::min<std::chrono::milliseconds>(std::chrono::seconds(5), config.idle_lock / 4));
   idle_timer->async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping) return;
     asio::post(upkeep_pool, [this] {
@@ -136,12 +137,12 @@ void Daemon::Impl::schedule_idle_check() {
       gate.upkeep([this, recording](Vault& v) {
         // Decided under the gate, so a request that just ran counts.
         const auto idle_for = std::chrono::steady_clock::now() - gate.last_use();
-        if (recording || !v.is_unlocked() || idle_for < std::chrono::minutes(config.idle_minutes)) return;
+        if (recording || !v.is_unlocked() || idle_for < config.idle_lock) return;
         (void)v.sign_pending_checkpoint();  // the last entries, while the key is still there
         if (auto locked = v.lock(); !locked)
           std::cerr << "tillidd: idle auto-lock failed: " << locked.error().message << "\n";
         else
-          std::cerr << "tillidd: locked after " << config.idle_minutes << " idle minutes\n";
+          std::cerr << "tillidd: locked: idle for lock.idle_minutes\n";
       });
       asio::post(io, [this] {
         if (!stopping) schedule_idle_check();
