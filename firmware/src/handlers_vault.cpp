@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <map>
 
 #include <sodium.h>
@@ -275,12 +276,19 @@ Result<json> op_export(Call& c) {
   unsigned char rnd[12];
   randombytes_buf(rnd, sizeof rnd);
   const std::filesystem::path work = c.d.vault_dir / "run" / ("export-" + to_hex(rnd));
-  std::error_code ec;
-  std::filesystem::create_directories(work.parent_path(), ec);
+  if (::mkdir(work.parent_path().c_str(), 0700) != 0 && errno != EEXIST)
+    return make_error(Errc::io, "cannot make the daemon's working directory for the export");
   if (::mkdir(work.c_str(), 0700) != 0) return make_error(Errc::io, "cannot make a working directory for the export");
   RemoveTree cleanup{work};
   const std::filesystem::path bundle = work / "bundle";
-  TILLID_ASSIGN(ExportSummary s, c.d.gate.with(c.caller.actor, [&](Vault& v) { return v.export_item(item_id, bundle); }));
+  // The bundle proves its own export_made entry against a checkpoint signed right after it
+  // (EXPORT-FORMAT.md), so for this one call checkpoints follow each entry again.
+  TILLID_ASSIGN(ExportSummary s, c.d.gate.with(c.caller.actor, [&](Vault& v) {
+    v.defer_checkpoints(false);
+    auto made = v.export_item(item_id, bundle);
+    v.defer_checkpoints(true);
+    return made;
+  }));
   WipeOnExit wipe_item{&s.item.title, &s.item.file_name, &s.item.interviewer};
   TILLID_ASSIGN(auto files, open_files(bundle));
   for (auto& f : files) TILLID_TRY(stream_fd(c.io, f.fd, f.name, f.size));

@@ -23,12 +23,14 @@ std::string start_recording(const fs::path& socket, const std::string& case_numb
   return id;
 }
 
-// Waits until at least `ms` of audio is durable in the vault; returns the stored_ms seen.
-std::int64_t wait_stored(const fs::path& socket, std::int64_t ms) {
+// Waits until at least `ms` of audio is durable in the vault; returns the stored_ms seen
+// (and in `elapsed` the audio captured by then).
+std::int64_t wait_stored(const fs::path& socket, std::int64_t ms, std::int64_t* elapsed = nullptr) {
   for (int i = 0; i < 600; ++i) {
     auto st = call_as(kStaffUid, socket, "record.status");
     REQUIRE(st["ok"] == true);
     const std::int64_t stored = st["result"]["stored_ms"];
+    if (elapsed) *elapsed = st["result"]["elapsed_ms"];
     if (stored >= ms) return stored;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -92,13 +94,23 @@ TEST_CASE("SIGTERM during a recording seals it, signs a final checkpoint and exi
   }
   CHECK(stopped);
   CHECK(record_stop);
+  // The final checkpoint covers every entry, daemon_stopped included: nothing is left unsigned.
+  auto report = verify_log(dv.vault / "log", Vault::open(dv.vault, Actor{})->log_verifier_key());
+  REQUIRE(report.ok());
+  CHECK(report->clean());
+  CHECK(report->unsigned_entries == 0);
+  CHECK(report->entries == log.size());
 }
 
 TEST_CASE("kill -9 during a recording: the next start and unlock recover it, losing at most the chunk in flight",
           "[daemon][signals][record][crash]") {
   DaemonVault dv;
   const int rounds = kill_rounds();
-  std::vector<std::pair<std::string, std::int64_t>> killed;  // item, stored_ms seen before the kill
+  struct Killed {
+    std::string item;
+    std::int64_t stored_ms, elapsed_ms;  // as the last status before the kill said
+  };
+  std::vector<Killed> killed;
   for (int round = 0; round < rounds; ++round) {
     INFO("round " << round);
     DaemonProcess d(dv);
@@ -109,34 +121,77 @@ TEST_CASE("kill -9 during a recording: the next start and unlock recover it, los
       REQUIRE(ls["ok"] == true);
       bool found = false;
       for (const auto& row : ls["result"])
-        if (row["id"] == killed.back().first) {
+        if (row["id"] == killed.back().item) {
           found = true;
           CHECK(row["interrupted"] == true);
           CHECK(row["verified"] == true);
-          // What status called durable survived; the cut costs at most the chunk in flight.
-          CHECK(row["duration_ms"].get<std::int64_t>() >= killed.back().second);
+          // What status called durable survived; the cut costs at most the chunk in flight
+          // (about a second of audio, capture/README.md) plus what was captured meanwhile.
+          const auto ms = row["duration_ms"].get<std::int64_t>();
+          CHECK(ms >= killed.back().stored_ms);
+          CHECK(ms >= killed.back().elapsed_ms - 1500);
         }
       CHECK(found);
     }
     const std::string item = start_recording(dv.socket, "K-9");
     // A varying point in the recording: 1.2 s to ~2.5 s.
-    const std::int64_t stored = wait_stored(dv.socket, 1200 + (round * 277) % 1300);
+    std::int64_t elapsed = 0;
+    const std::int64_t stored = wait_stored(dv.socket, 1200 + (round * 277) % 1300, &elapsed);
     d.kill9();
-    killed.emplace_back(item, stored);
+    killed.push_back({item, stored, elapsed});
   }
   Vault v = open_unlocked(dv.vault);
   auto items = v.items();
   REQUIRE(items.ok());
-  for (const auto& [id, stored] : killed) {
-    auto it = v.item(id);
+  for (const auto& k : killed) {
+    auto it = v.item(k.item);
     REQUIRE(it.ok());
     CHECK(it->interrupted);
-    CHECK(it->duration_ms >= stored);
+    CHECK(it->duration_ms >= k.stored_ms);
   }
   auto report = v.verify();
   REQUIRE(report.ok());
   for (const auto& p : report->problems) UNSCOPED_INFO(p.item_id << ": " << p.what);
   CHECK(report->clean());
+}
+
+}  // namespace tillid::test
+
+namespace tillid::test {
+
+TEST_CASE("a recording belongs to the daemon: status, mark and stop come from other clients", "[daemon][record]") {
+  DaemonVault dv;
+  DaemonProcess d(dv);
+  unlock_and_enrol_staff(dv.socket);
+  // The client that started it has exited (call_as runs it in a child) and it goes on.
+  const std::string item = start_recording(dv.socket, "R-1");
+  wait_stored(dv.socket, 500);
+  auto again = call_as(kStaffUid, dv.socket, "record.start",
+                       {{"case", "R-1"}, {"interviewer", "Someone"}, {"source", "tone:440?realtime=1"}});
+  CHECK(again["code"] == "already_exists");
+  auto admin_status = call(dv.socket, "record.status");
+  REQUIRE(admin_status["ok"] == true);
+  CHECK(admin_status["result"]["item_id"] == item);
+  auto mark = call_as(kStaffUid, dv.socket, "record.mark", {{"label", "the child draws"}});
+  REQUIRE(mark["ok"] == true);
+  CHECK(mark["result"]["seq"] == 0);
+  CHECK(mark["result"]["item_id"] == item);
+  auto stop = call_as(kStaffUid, dv.socket, "record.stop");
+  INFO(stop.dump());
+  REQUIRE(stop["ok"] == true);
+  CHECK(stop["result"]["id"] == item);
+  CHECK(stop["result"]["bookmark_count"] == 1);
+  CHECK(stop["result"]["interrupted"] == false);
+  CHECK(call_as(kStaffUid, dv.socket, "record.status")["code"] == "not_found");
+  CHECK(call_as(kStaffUid, dv.socket, "record.stop")["code"] == "not_found");
+  auto show = call_as(kStaffUid, dv.socket, "record.show", {{"item", item}});
+  REQUIRE(show["ok"] == true);
+  REQUIRE(show["result"]["bookmarks"].size() == 1);
+  CHECK(show["result"]["bookmarks"][0]["label"] == "the child draws");
+  // A new recording may start once the last is sealed.
+  const std::string second = start_recording(dv.socket, "R-1");
+  CHECK(second != item);
+  REQUIRE(call_as(kStaffUid, dv.socket, "record.stop")["ok"] == true);
 }
 
 }  // namespace tillid::test

@@ -203,6 +203,7 @@ TEST_CASE("a bad configuration stops start-up with exit 2, naming the key and it
       {"[control]\nrequest_timeout_ms = 5000\nsockett = \"/tmp/x\"\n", "control.sockett", "line 3"},
       {"[checkpoint]\nmax_delay_ms = 1500\n", "checkpoint.max_delay_ms", "line 2"},
       {"[lock]\n\nidle_minutes = \"ten\"\n", "lock.idle_minutes", "line 3"},
+      {"[lock]\nidle_minutes = 0.01\n", "lock.idle_minutes", "line 2"},
       {"[recording]\nmirror_dir = \"relative/dir\"\n", "recording.mirror_dir", "line 2"},
       {"[control]\nsocket_mode = 0o777\n", "control.socket_mode", "line 2"},
       {"verbose = true\n", "verbose", "line 1"},
@@ -226,7 +227,7 @@ TEST_CASE("the configuration's defaults and every key parse as documented", "[da
   CHECK(def.socket_mode == 0600);
   CHECK(def.request_timeout == std::chrono::milliseconds(10000));
   CHECK(def.max_clients == 64);
-  CHECK(def.idle_minutes == 0);
+  CHECK(def.idle_lock == std::chrono::milliseconds(0));
   CHECK(def.checkpoint_max_delay == std::chrono::milliseconds(500));
   CHECK(def.bitrate == 32000);
   CHECK_FALSE(def.mirror_dir.has_value());
@@ -251,7 +252,7 @@ silence_alarm_s = 4.5
   CHECK(c->socket_mode == 0666);
   CHECK(c->request_timeout == std::chrono::milliseconds(2500));
   CHECK(c->max_clients == 8);
-  CHECK(c->idle_minutes == 15);
+  CHECK(c->idle_lock == std::chrono::minutes(15));
   CHECK(c->checkpoint_max_delay == std::chrono::milliseconds(1000));
   CHECK(c->bitrate == 48000);
   CHECK(c->mirror_dir == fs::path("/mnt/mirror"));
@@ -262,6 +263,110 @@ TEST_CASE("tillidd --version prints its version and exits 0", "[daemon]") {
   auto r = run({tillidd_program().string(), "--version"});
   CHECK(r.exit_code == 0);
   CHECK(r.out.rfind("tillidd ", 0) == 0);
+}
+
+}  // namespace tillid::test
+
+namespace tillid::test {
+
+TEST_CASE("while unlocked, the daemon's timer signs checkpoints that catch up with the log", "[daemon][checkpoint]") {
+  DaemonVault dv("[checkpoint]\nmax_delay_ms = 200\n");
+  DaemonProcess d(dv);
+  unlock_and_enrol_staff(dv.socket);
+  auto size_of = [&]() -> std::uint64_t {
+    auto r = call(dv.socket, "audit.checkpoint");
+    REQUIRE(r["ok"] == true);
+    const std::string note = r["result"]["checkpoint"];
+    const auto nl = note.find('\n');
+    return std::stoull(note.substr(nl + 1, note.find('\n', nl + 1) - nl - 1));
+  };
+  const std::uint64_t before = size_of();
+  REQUIRE(call_as(kStaffUid, dv.socket, "case.add",
+                  {{"number", "C-1"}, {"municipality", "0101"}, {"child_name", ""}, {"cpr", ""}, {"notes", ""}})["ok"] == true);
+  // Entries since: this audit.checkpoint's decision, case.add's decision and case_created.
+  // Nothing but the timer signs now (checkpoints are deferred); poll until one covers them.
+  bool caught_up = false;
+  for (int i = 0; i < 100 && !caught_up; ++i) {
+    caught_up = size_of() >= before + 3;
+    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(caught_up);
+}
+
+}  // namespace tillid::test
+
+namespace tillid::test {
+
+TEST_CASE("connections beyond control.max_clients are refused with an error, others still served", "[daemon]") {
+  DaemonVault dv("max_clients = 2\n");
+  DaemonProcess d(dv);
+  std::optional<RawSocket> a(std::in_place, dv.socket), b(std::in_place, dv.socket);
+  RawSocket third(dv.socket);
+  auto frames = json_frames(third.read_until_closed());
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0]["ok"] == false);
+  a.reset();
+  b.reset();
+  // Freed slots serve again (a worker is reaped once its client left).
+  bool served = false;
+  for (int i = 0; i < 50 && !served; ++i) {
+    served = call(dv.socket, "status")["ok"] == true;
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(served);
+}
+
+TEST_CASE("tillidd tells systemd READY, WATCHDOG and STOPPING through NOTIFY_SOCKET", "[daemon][systemd]") {
+  DaemonVault dv;
+  const fs::path notify = dv.tmp / "notify.sock";
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, notify.c_str(), sizeof a.sun_path - 1);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto next = [&]() -> std::string {
+    char buf[512];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("(nothing)");
+  };
+  DaemonProcess d(dv, {"NOTIFY_SOCKET=" + notify.string(), "WATCHDOG_USEC=400000"});
+  CHECK(next().rfind("READY=1", 0) == 0);
+  CHECK(next() == "WATCHDOG=1");
+  CHECK(next() == "WATCHDOG=1");
+  ::kill(d.pid(), SIGTERM);
+  std::string m;
+  for (int i = 0; i < 10 && m != "STOPPING=1"; ++i) m = next();
+  CHECK(m == "STOPPING=1");
+  CHECK(d.terminate(std::chrono::seconds(5)) == 0);
+  ::close(fd);
+}
+
+}  // namespace tillid::test
+
+namespace tillid::test {
+
+TEST_CASE("lock.idle_minutes locks an idle vault, but never during a recording", "[daemon][lock]") {
+  DaemonVault dv("[lock]\nidle_minutes = 0.05\n");  // 3 s
+  DaemonProcess d(dv);
+  unlock_and_enrol_staff(dv.socket);
+  REQUIRE(call_as(kStaffUid, dv.socket, "case.add",
+                  {{"number", "L-1"}, {"municipality", "0101"}, {"child_name", ""}, {"cpr", ""}, {"notes", ""}})["ok"] == true);
+  // A recording keeps it unlocked however long nobody asks anything.
+  REQUIRE(call_as(kStaffUid, dv.socket, "record.start",
+                  {{"case", "L-1"}, {"interviewer", "I"}, {"source", "tone:440?realtime=1"}})["ok"] == true);
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  CHECK(call(dv.socket, "status")["result"]["locked"] == false);
+  REQUIRE(call_as(kStaffUid, dv.socket, "record.stop")["ok"] == true);
+  // Then, idle, it locks by itself (polled through the log, which a status request would
+  // reset: read it after stopping the daemon).
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  REQUIRE(d.terminate(std::chrono::seconds(5)) == 0);
+  const auto log = dv.log_entries();
+  bool locked_by_daemon = false;
+  for (const auto& e : log) locked_by_daemon = locked_by_daemon || (e.action == LogAction::lock && e.actor_id == "tillidd");
+  CHECK(locked_by_daemon);
 }
 
 }  // namespace tillid::test
