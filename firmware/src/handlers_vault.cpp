@@ -43,10 +43,19 @@ Result<json> op_status(Call& c) {
   if (recording) {
     if (auto st = c.d.desk.status()) rec = std::move(st).value();
   }
-  const bool unlocked = c.d.gate.with(c.caller.actor, [](Vault& v) { return v.is_unlocked(); });
+  bool unlocked = false;
+  std::string key;
+  c.d.gate.with(c.caller.actor, [&](Vault& v) {
+    unlocked = v.is_unlocked();
+    key = v.log_verifier_key();
+  });
+  // The vault id is the log's origin "tillid.local/<vault id>" (LOG-FORMAT.md), which the
+  // verifier key "<origin>+<key id>+<key>" starts with.
+  const std::string origin = key.substr(0, key.find('+'));
+  const std::string vault_id = origin.substr(origin.rfind('/') + 1);
   json user = nullptr;
   if (c.caller.user) user = {{"name", c.caller.user->name}, {"role", std::string(to_string(c.caller.user->role))}};
-  return json{{"locked", !unlocked}, {"version", c.d.version}, {"user", user}, {"recording", rec}};
+  return json{{"locked", !unlocked}, {"version", c.d.version}, {"vault_id", vault_id}, {"user", user}, {"recording", rec}};
 }
 
 Result<json> op_unlock(Call& c) {
@@ -271,7 +280,14 @@ Result<json> op_export(Call& c) {
   if (::mkdir(work.c_str(), 0700) != 0) return make_error(Errc::io, "cannot make a working directory for the export");
   RemoveTree cleanup{work};
   const std::filesystem::path bundle = work / "bundle";
-  TILLID_ASSIGN(ExportSummary s, c.d.gate.with(c.caller.actor, [&](Vault& v) { return v.export_item(item_id, bundle); }));
+  // The bundle proves its own export_made entry against a checkpoint signed right after it
+  // (EXPORT-FORMAT.md), so for this one call checkpoints follow each entry again.
+  TILLID_ASSIGN(ExportSummary s, c.d.gate.with(c.caller.actor, [&](Vault& v) {
+    v.defer_checkpoints(false);
+    auto made = v.export_item(item_id, bundle);
+    v.defer_checkpoints(true);
+    return made;
+  }));
   WipeOnExit wipe_item{&s.item.title, &s.item.file_name, &s.item.interviewer};
   TILLID_ASSIGN(auto files, open_files(bundle));
   for (auto& f : files) TILLID_TRY(stream_fd(c.io, f.fd, f.name, f.size));

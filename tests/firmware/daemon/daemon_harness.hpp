@@ -3,9 +3,9 @@
 // child with setresuid), and the access log read back with the daemon stopped.
 #pragma once
 
-#include <sodium.h>
 #include <sys/stat.h>
 
+#include <functional>
 #include <optional>
 
 #include <catch2/catch.hpp>
@@ -44,29 +44,9 @@ struct DaemonVault {
     write_file(config, "[control]\nsocket = \"" + socket.string() + "\"\nsocket_mode = 0o666\n" + extra_config);
   }
 
-  // The access log's entries, read directly (the daemon must be stopped).
+  // The access log's entries, read from its directory (the daemon must be stopped).
   std::vector<LogEntry> log_entries() const {
-    std::string key;
-    {
-      auto v = Vault::open(vault, Actor{});
-      REQUIRE(v.ok());
-      key = v->log_verifier_key();
-    }
-    // "<origin>+<key id>+<base64(0x01 || public key)>"
-    const auto plus2 = key.rfind('+');
-    const auto plus1 = key.rfind('+', plus2 - 1);
-    const std::string origin = key.substr(0, plus1);
-    const std::string b64 = key.substr(plus2 + 1);
-    unsigned char raw[33];
-    std::size_t raw_len = 0;
-    REQUIRE(sodium_base642bin(raw, sizeof raw, b64.data(), b64.size(), nullptr, &raw_len, nullptr,
-                              sodium_base64_VARIANT_ORIGINAL) == 0);
-    REQUIRE(raw_len == 33);
-    std::array<unsigned char, 32> pk{};
-    std::copy(raw + 1, raw + 33, pk.begin());
-    auto log = AccessLog::open(vault / "log", AccessLogOptions{origin, {}, pk});
-    REQUIRE(log.ok());
-    auto e = log->entries();
+    auto e = read_log_entries(vault / "log", {});
     REQUIRE(e.ok());
     return *e;
   }
@@ -142,9 +122,9 @@ inline nlohmann::json call(const fs::path& socket, const std::string& op, const 
   return {{"ok", true}, {"result", *r}};
 }
 
-// The same call from a forked child running as `uid` (tests run as root, plan-i11 harness).
-inline nlohmann::json call_as(unsigned uid, const fs::path& socket, const std::string& op,
-                              const nlohmann::json& args = nlohmann::json::object()) {
+// Runs `body` in a forked child running as `uid` (tests run as root, plan-i11 harness) and
+// returns the JSON it returned.
+inline nlohmann::json as_uid(unsigned uid, const std::function<nlohmann::json()>& body) {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   const pid_t pid = ::fork();
@@ -152,7 +132,7 @@ inline nlohmann::json call_as(unsigned uid, const fs::path& socket, const std::s
   if (pid == 0) {
     ::close(fds[0]);
     if (::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0) ::_exit(3);
-    const std::string out = call(socket, op, args).dump();
+    const std::string out = body().dump();
     const ssize_t n = ::write(fds[1], out.data(), out.size());
     ::_exit(n == static_cast<ssize_t>(out.size()) ? 0 : 4);
   }
@@ -163,6 +143,11 @@ inline nlohmann::json call_as(unsigned uid, const fs::path& socket, const std::s
   if (rc == 3) FAIL("cannot switch to uid " << uid << ": these tests need root");
   REQUIRE(rc == 0);
   return nlohmann::json::parse(text);
+}
+
+inline nlohmann::json call_as(unsigned uid, const fs::path& socket, const std::string& op,
+                              const nlohmann::json& args = nlohmann::json::object()) {
+  return as_uid(uid, [&] { return call(socket, op, args); });
 }
 
 // Unlocks and enrols the staff user the recording tests act as.

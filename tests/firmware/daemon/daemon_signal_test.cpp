@@ -92,6 +92,12 @@ TEST_CASE("SIGTERM during a recording seals it, signs a final checkpoint and exi
   }
   CHECK(stopped);
   CHECK(record_stop);
+  // The final checkpoint covers every entry, daemon_stopped included: nothing is left unsigned.
+  auto report = verify_log(dv.vault / "log", Vault::open(dv.vault, Actor{})->log_verifier_key());
+  REQUIRE(report.ok());
+  CHECK(report->clean());
+  CHECK(report->unsigned_entries == 0);
+  CHECK(report->entries == log.size());
 }
 
 TEST_CASE("kill -9 during a recording: the next start and unlock recover it, losing at most the chunk in flight",
@@ -137,6 +143,45 @@ TEST_CASE("kill -9 during a recording: the next start and unlock recover it, los
   REQUIRE(report.ok());
   for (const auto& p : report->problems) UNSCOPED_INFO(p.item_id << ": " << p.what);
   CHECK(report->clean());
+}
+
+}  // namespace tillid::test
+
+namespace tillid::test {
+
+TEST_CASE("a recording belongs to the daemon: status, mark and stop come from other clients", "[daemon][record]") {
+  DaemonVault dv;
+  DaemonProcess d(dv);
+  unlock_and_enrol_staff(dv.socket);
+  // The client that started it has exited (call_as runs it in a child) and it goes on.
+  const std::string item = start_recording(dv.socket, "R-1");
+  wait_stored(dv.socket, 500);
+  auto again = call_as(kStaffUid, dv.socket, "record.start",
+                       {{"case", "R-1"}, {"interviewer", "Someone"}, {"source", "tone:440?realtime=1"}});
+  CHECK(again["code"] == "already_exists");
+  auto admin_status = call(dv.socket, "record.status");
+  REQUIRE(admin_status["ok"] == true);
+  CHECK(admin_status["result"]["item_id"] == item);
+  auto mark = call_as(kStaffUid, dv.socket, "record.mark", {{"label", "the child draws"}});
+  REQUIRE(mark["ok"] == true);
+  CHECK(mark["result"]["seq"] == 0);
+  CHECK(mark["result"]["item_id"] == item);
+  auto stop = call_as(kStaffUid, dv.socket, "record.stop");
+  INFO(stop.dump());
+  REQUIRE(stop["ok"] == true);
+  CHECK(stop["result"]["id"] == item);
+  CHECK(stop["result"]["bookmark_count"] == 1);
+  CHECK(stop["result"]["interrupted"] == false);
+  CHECK(call_as(kStaffUid, dv.socket, "record.status")["code"] == "not_found");
+  CHECK(call_as(kStaffUid, dv.socket, "record.stop")["code"] == "not_found");
+  auto show = call_as(kStaffUid, dv.socket, "record.show", {{"item", item}});
+  REQUIRE(show["ok"] == true);
+  REQUIRE(show["result"]["bookmarks"].size() == 1);
+  CHECK(show["result"]["bookmarks"][0]["label"] == "the child draws");
+  // A new recording may start once the last is sealed.
+  const std::string second = start_recording(dv.socket, "R-1");
+  CHECK(second != item);
+  REQUIRE(call_as(kStaffUid, dv.socket, "record.stop")["ok"] == true);
 }
 
 }  // namespace tillid::test
