@@ -63,16 +63,22 @@ std::vector<LogEvent> vector_events() {
 }
 
 // Build the vector log in `dir` (LOG-FORMAT.md §7): vault_init, a checkpoint, a failed unlock
-// written while locked (no MAC), the entry key set (quarantining seq 1 with a log_quarantined
-// event, seq 2), one more single append, a checkpoint, a batch of three, a checkpoint.
+// written while locked (no MAC), the log reopened and the entry key set (quarantining seq 1
+// with a log_quarantined event, seq 2), one more single append, a checkpoint, a batch of three, a checkpoint.
 void generate(const fs::path& dir) {
   Key key(kSeedByte);
-  auto log = AccessLog::create(dir, options(kVectorOrigin, true, key.pk));
-  REQUIRE(log.ok());
+  const auto opts = options(kVectorOrigin, true, key.pk);  // one clock across both writers
   const auto events = vector_events();
-  REQUIRE(log->append(events[0]).ok());
-  REQUIRE(log->sign_checkpoint(key.sk, key.pk).ok());
-  REQUIRE(log->append(events[1]).ok());
+  {
+    auto first = AccessLog::create(dir, opts);
+    REQUIRE(first.ok());
+    REQUIRE(first->append(events[0]).ok());
+    REQUIRE(first->sign_checkpoint(key.sk, key.pk).ok());
+    REQUIRE(first->append(events[1]).ok());
+  }
+  // Another writer sets the key: seq 1 is not its own entry, so it cannot vouch for it (§3.4).
+  auto log = AccessLog::open(dir, opts);
+  REQUIRE(log.ok());
   const auto q = log->authenticate_tail(vector_entry_key(), events[0]);
   REQUIRE(q.ok());
   REQUIRE(*q == std::vector<std::uint64_t>{1});
@@ -120,6 +126,7 @@ TEST_CASE("fixed log vectors verify and are reproduced byte for byte", "[log][ve
   if (std::getenv("TILLID_WRITE_LOG_VECTORS") != nullptr) {
     fs::remove(kVectors / "entries");
     fs::remove(kVectors / "checkpoints");
+    fs::remove(kVectors / "index");
     fs::create_directories(kVectors);
     generate(kVectors);
     WARN("wrote " << kVectors);
@@ -160,7 +167,7 @@ TEST_CASE("fixed log vectors verify and are reproduced byte for byte", "[log][ve
   // Regenerate from the seed: identical files.
   TempDir dir;
   generate(dir.path / "log");
-  for (const char* f : {"entries", "checkpoints", "verifier-key", "checkpoint.txt", "leaves.txt", "entries.json", "root.txt"}) {
+  for (const char* f : {"entries", "checkpoints", "index", "verifier-key", "checkpoint.txt", "leaves.txt", "entries.json", "root.txt"}) {
     INFO(f);
     CHECK(read_bytes(dir.path / "log" / f) == read_bytes(kVectors / f));
   }

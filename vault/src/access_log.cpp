@@ -128,61 +128,79 @@ struct Ticket {
   std::optional<Error> error;
 };
 
-struct OpenFile {
-  int fd = -1;
-  fs::path path;
-  std::vector<unsigned char> image;
-  logfmt::Scan scan;
-};
-
-// Open, lock (entries only) and scan one of the two files; cut a torn tail, refuse damage.
-Result<OpenFile> open_and_scan(merkle::Hasher& h, const fs::path& path, bool entries) {
-  OpenFile f;
-  f.path = path;
-  auto fail = [&](Error e) {
-    ::close(f.fd);
-    return e;
-  };
+// Open one of the log files for appending; `entries` is also locked (one writer, §1).
+Result<int> open_log_file(const fs::path& path, bool entries) {
   for (int attempt = 0;; ++attempt) {
-    f.fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-    if (f.fd < 0) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
       const int err = errno;
       return make_error(err == ENOENT ? Errc::not_found : Errc::io,
                         "cannot open " + path.string() + ": " + std::strerror(err) +
                             (err == ELOOP ? " (it is a symbolic link; log files never are)" : ""));
     }
-    if (!entries) break;
-    if (::flock(f.fd, LOCK_EX | LOCK_NB) != 0)
-      return fail(make_error(Errc::io, "the access log " + path.parent_path().string() +
-                                           " is already open for writing by another process"));
+    if (!entries) return fd;
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return make_error(Errc::io, "the access log " + path.parent_path().string() +
+                                      " is already open for writing by another process");
+    }
     // The lock belongs to an inode, not to the name: if another writer renamed an upgraded
     // file over `entries` since we opened it (LOG-FORMAT.md §3.6), ours is the replaced
     // version 1 file and the lock guards nothing. Open the name again.
     struct stat held {}, named {};
-    if (::fstat(f.fd, &held) == 0 && ::lstat(path.c_str(), &named) == 0 && held.st_dev == named.st_dev &&
+    if (::fstat(fd, &held) == 0 && ::lstat(path.c_str(), &named) == 0 && held.st_dev == named.st_dev &&
         held.st_ino == named.st_ino)
-      break;
-    ::close(f.fd);
+      return fd;
+    ::close(fd);
     if (attempt == 2)
       return make_error(Errc::io, "the access log " + path.parent_path().string() +
                                       " was replaced repeatedly while it was being opened; try again");
   }
-  auto img = read_fd(f.fd, path);
-  if (!img) return fail(img.error());
-  f.image = std::move(img).value();
+}
+
+struct WholeFile {
+  std::vector<unsigned char> image;
+  logfmt::Scan scan;
+};
+
+// Read and scan a whole log file through `fd`; cut a torn tail (§3.2), leave damage to the caller.
+Result<WholeFile> scan_whole(merkle::Hasher& h, int fd, const fs::path& path, bool entries) {
+  WholeFile f;
+  TILLID_ASSIGN(f.image, read_fd(fd, path));
   f.scan = entries ? logfmt::scan_entries(h, f.image) : logfmt::scan_checkpoints(h, f.image);
-  if (!f.scan.header_ok) return fail(make_error(Errc::corrupt, path.string() + ": " + f.scan.damage));
-  if (f.scan.torn_bytes > 0) {
+  if (!f.scan.header_ok) return make_error(Errc::corrupt, path.string() + ": " + f.scan.damage);
+  if (f.scan.torn_bytes > 0 && !f.scan.damaged) {
     // Only an unacknowledged append can be torn: acknowledged ones were fdatasync'ed whole.
-    if (::ftruncate(f.fd, static_cast<off_t>(f.scan.good_end)) != 0)
-      return fail(os_error("cannot cut the torn tail of " + path.string(), errno));
-    if (auto r = sync_fd(f.fd, path); !r) return fail(r.error());
+    if (::ftruncate(fd, static_cast<off_t>(f.scan.good_end)) != 0)
+      return os_error("cannot cut the torn tail of " + path.string(), errno);
+    TILLID_TRY(sync_fd(fd, path));
   }
   return f;
 }
 
-// Name of the version 2 file being written while a version 1 log is upgraded (§3.6).
+// Bytes [from, to) of a file.
+Result<std::vector<unsigned char>> pread_range(int fd, std::uint64_t from, std::uint64_t to, const fs::path& path) {
+  std::vector<unsigned char> image(to - from);
+  std::size_t got = 0;
+  while (got < image.size()) {
+    const ssize_t r = ::pread(fd, image.data() + got, image.size() - got, static_cast<off_t>(from + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return os_error("cannot read " + path.string(), r < 0 ? errno : EIO);
+    got += static_cast<std::size_t>(r);
+  }
+  return image;
+}
+
+Result<std::uint64_t> file_size(int fd, const fs::path& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return os_error("cannot read " + path.string(), errno);
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+// Name of the version 2 file being written while a version 1 log is upgraded (§3.6), and of
+// the index being rebuilt (§3.7).
 constexpr const char* kUpgradeTemp = "entries.upgrade";
+constexpr const char* kIndexTemp = "index.rebuild";
 
 // LOG-FORMAT.md §3.6: put `image` (a complete version 2 entries file) in place of `entries`
 // atomically. The new file is created O_EXCL|O_NOFOLLOW (nothing planted at the name is
@@ -190,31 +208,33 @@ constexpr const char* kUpgradeTemp = "entries.upgrade";
 // and durable before the rename; the directory fsync makes the rename itself durable. A crash
 // at any instant leaves the version 1 file at `entries` (and perhaps a stale temporary, which
 // the next upgrade removes: the entries lock proves no upgrade is still running) or the whole
-// version 2 file. Returns the new file's descriptor, open for appending and locked.
-Result<int> replace_entries(const fs::path& dir, std::span<const unsigned char> image) {
-  const fs::path tmp = dir / kUpgradeTemp;
+// version 2 file. Returns the new file's descriptor, open for appending and locked. The index
+// (§3.7) is replaced the same way (`temp` = kIndexTemp, `name` = "index").
+Result<int> replace_file(const fs::path& dir, std::span<const unsigned char> image,
+                         const char* temp = kUpgradeTemp, const char* name = "entries") {
+  const fs::path tmp = dir / temp;
   TILLID_ASSIGN(const int dir_fd, open_log_dir(dir));
   int fd = -1;
   auto r = [&]() -> Result<void> {
     // unlinkat removes a symlink itself, never its target; a directory there is refused.
-    if (::unlinkat(dir_fd, kUpgradeTemp, 0) != 0 && errno != ENOENT)
+    if (::unlinkat(dir_fd, temp, 0) != 0 && errno != ENOENT)
       return os_error("cannot remove " + tmp.string() + " (left by an interrupted log upgrade; remove it by hand)",
                       errno);
-    fd = ::openat(dir_fd, kUpgradeTemp, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    fd = ::openat(dir_fd, temp, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return os_error("cannot create " + tmp.string(), errno);
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return os_error("cannot lock " + tmp.string(), errno);
     if (::fchmod(fd, 0600) != 0) return os_error("cannot set the mode of " + tmp.string(), errno);
     TILLID_TRY(write_all(fd, image.data(), image.size(), tmp));
     if (::fsync(fd) != 0) return os_error("cannot flush " + tmp.string() + " to disk", errno);
-    if (::renameat(dir_fd, kUpgradeTemp, dir_fd, "entries") != 0)
-      return os_error("cannot rename " + tmp.string() + " to entries", errno);
+    if (::renameat(dir_fd, temp, dir_fd, name) != 0)
+      return os_error("cannot rename " + tmp.string() + " to " + name, errno);
     return {};
   }();
   if (!r) {
-    (void)::unlinkat(dir_fd, kUpgradeTemp, 0);  // a failed upgrade leaves the version 1 log as it was
+    (void)::unlinkat(dir_fd, temp, 0);  // a failed upgrade leaves the version 1 log as it was
     if (fd >= 0) ::close(fd);
     ::close(dir_fd);
-    return make_error(r.error().code, r.error().message + "; the version 1 file is unchanged");
+    return make_error(r.error().code, r.error().message + "; " + name + " is unchanged");
   }
   // From here `entries` is the whole version 2 file. Until the directory is durable a crash
   // could bring back the version 1 file (which the next open upgrades again) and with it lose
@@ -224,7 +244,7 @@ Result<int> replace_entries(const fs::path& dir, std::span<const unsigned char> 
   ::close(dir_fd);
   if (synced != 0) {
     ::close(fd);
-    return os_error("cannot flush " + dir.string() + " to disk after upgrading its entries file; open the log again",
+    return os_error("cannot flush " + dir.string() + " to disk after replacing its " + name + " file; open the log again",
                     err);
   }
   return fd;
@@ -238,15 +258,23 @@ struct AccessLog::State {
   LogRecovery recovery;
   int entries_fd = -1;
   int checkpoints_fd = -1;
+  int index_fd = -1;
 
-  mutable std::mutex mu;  // guards everything below
+  mutable std::mutex mu;  // guards everything below up to cp_mu
   std::condition_variable cv;
   std::vector<Ticket*> queue;
   bool writing = false;              // a leader is writing a batch
   std::optional<Error> poisoned;     // the file's state after a failed write is unknown
-  merkle::Tree tree;                 // durable entries only
-  std::vector<std::uint64_t> offsets;  // record offset per seq
+  // Durable entries only (LOG-FORMAT.md §3.7): whole blocks by hash, the last one by leaf.
+  merkle::BlockTree tree;
+  // Offset of the first record of every block that has one; a block ends where the next
+  // begins (the last one at `end`).
+  std::vector<std::uint64_t> block_offsets;
   std::uint64_t end = 0;             // durable file size
+  // Entries from this seq on were appended by this object (not read from disk at open): the
+  // tree holds what it wrote, so at unlock it can vouch for those still on disk as written
+  // even without a MAC (§3.4).
+  std::uint64_t own_from = 0;
   mutable merkle::Hasher hasher;     // used under mu
   merkle::Hasher leader_hasher;      // used only by the current leader
   // Subkey 5 once the vault is unlocked (LOG-FORMAT.md §3.3). Changed only under mu while no
@@ -255,13 +283,51 @@ struct AccessLog::State {
 
   std::mutex cp_mu;  // serialises checkpoint signing and the fields below
   std::optional<Checkpoint> latest;
+  std::uint64_t latest_at = 0;  // offset of the latest checkpoint's record in `checkpoints`
+  std::uint64_t indexed = 0;    // block records in the index file
+  bool index_ok = true;         // false after a failed index write: the next open rebuilds it
 
   ~State() {
-    if (entries_fd >= 0) ::close(entries_fd);
-    if (checkpoints_fd >= 0) ::close(checkpoints_fd);
+    for (int fd : {entries_fd, checkpoints_fd, index_fd})
+      if (fd >= 0) ::close(fd);
   }
 
   std::int64_t now() const { return options.clock_unix_ms ? options.clock_unix_ms() : system_clock_ms(); }
+  fs::path entries_path() const { return dir / "entries"; }
+
+  // Under mu: where block b's records begin and end in `entries`.
+  std::uint64_t block_start(std::uint64_t b) const { return b < block_offsets.size() ? block_offsets[b] : end; }
+  std::uint64_t block_end(std::uint64_t b) const { return b + 1 < block_offsets.size() ? block_offsets[b + 1] : end; }
+
+  // Under mu: the records of entries [b*256, end of log) as stored, checked against nothing yet.
+  Result<std::pair<std::vector<unsigned char>, logfmt::Scan>> read_from_block(merkle::Hasher& h, std::uint64_t b,
+                                                                              std::uint64_t to) const {
+    const std::uint64_t from = block_start(b);
+    TILLID_ASSIGN(auto image, pread_range(entries_fd, from, to, entries_path()));
+    auto scan = logfmt::scan_region(h, image, from, logfmt::kMaxEntryBytes, logfmt::kMacBytes);
+    if (scan.damaged || scan.torn_bytes != 0)
+      return make_error(Errc::corrupt, "the access log changed under the running appliance (" +
+                                           (scan.damage.empty() ? std::string("a record was cut") : scan.damage) +
+                                           "); reopen it");
+    return std::pair{std::move(image), std::move(scan)};
+  }
+
+  // Under mu: the leaf hashes of complete block b as stored (BlockTree checks them).
+  Result<std::vector<LogHash>> block_leaves(std::uint64_t b) const {
+    merkle::Hasher h;
+    TILLID_ASSIGN(auto read, read_from_block(h, b, block_end(b)));
+    std::vector<LogHash> leaves;
+    for (const auto& rec : read.second.records) leaves.push_back(rec.leaf);
+    return leaves;
+  }
+  merkle::BlockTree::BlockLeaves loader() const {
+    return [this](std::uint64_t b) { return block_leaves(b); };
+  }
+
+  // Under mu: after a leaf joins the tree at `offset`.
+  void note_offset(std::uint64_t seq, std::uint64_t offset) {
+    if (seq % merkle::kBlockLeaves == 0) block_offsets.push_back(offset);
+  }
 
   // Runs as leader without mu held: encode, write and fdatasync a batch.
   Result<std::vector<LogHash>> write_batch(std::vector<Ticket*>& batch, std::uint64_t first_seq,
@@ -272,7 +338,7 @@ struct AccessLog::State {
     std::vector<unsigned char> buf;
     buf.reserve(kWriteChunk + logfmt::kMaxEntryBytes + logfmt::frame_bytes(logfmt::kMacBytes));
     logfmt::EntryMac mac{};  // all zero while locked: §3.1 "no MAC"
-    const fs::path path = dir / "entries";
+    const fs::path path = entries_path();
     std::uint64_t seq = first_seq, off = start;
     Result<void> r;
     for (Ticket* t : batch) {
@@ -341,8 +407,10 @@ struct AccessLog::State {
       if (lost)
         poisoned = make_error(Errc::io, "the access log could not be restored after a failed write; reopen it");
       if (leaves) {
-        for (const LogHash& l : *leaves) tree.append(hasher, l);
-        offsets.insert(offsets.end(), new_offsets.begin(), new_offsets.end());
+        for (std::size_t i = 0; i < leaves->size(); ++i) {
+          note_offset(tree.size(), new_offsets[i]);
+          tree.append(hasher, (*leaves)[i]);
+        }
         end = new_end;
         std::uint64_t s = first;
         for (Ticket* t : batch) {
@@ -361,17 +429,185 @@ struct AccessLog::State {
     return ticket.first_seq;
   }
 
+  // Under mu: the stored bytes of entry `seq`.
   Result<std::vector<unsigned char>> read_entry(std::uint64_t seq) const {
-    std::uint64_t off, next;
-    {
-      std::lock_guard lk(mu);
-      off = offsets[seq];
-      next = seq + 1 < offsets.size() ? offsets[seq + 1] : end;
+    merkle::Hasher h;
+    const std::uint64_t b = seq / merkle::kBlockLeaves;
+    TILLID_ASSIGN(auto read, read_from_block(h, b, block_end(b)));
+    const auto& recs = read.second.records;
+    const std::uint64_t i = seq % merkle::kBlockLeaves;
+    if (i >= recs.size()) return make_error(Errc::corrupt, "the access log changed under the running appliance; reopen it");
+    return std::vector<unsigned char>(recs[i].payload.begin(), recs[i].payload.end());
+  }
+
+  // ---- open (LOG-FORMAT.md §3.7) ----
+
+  // The checkpoints file from offset `at` (a record the index names) to its end, every one
+  // verified; false if that is not a clean run of records (the full scan decides what it is).
+  Result<bool> open_checkpoints_from(std::uint64_t at) {
+    const fs::path path = dir / "checkpoints";
+    TILLID_ASSIGN(const std::uint64_t size, file_size(checkpoints_fd, path));
+    if (at < logfmt::kCheckpointsHeader.size() || at >= size) return false;
+    TILLID_ASSIGN(auto image, pread_range(checkpoints_fd, at, size, path));
+    merkle::Hasher h;
+    const auto scan = logfmt::scan_region(h, image, at, logfmt::kMaxCheckpointBytes, 0);
+    if (scan.damaged || scan.torn_bytes != 0 || scan.records.empty()) return false;
+    const std::string vkey = log_verifier_key(options.origin, *options.public_key);
+    std::uint64_t prev = 0;
+    for (const auto& rec : scan.records) {
+      const std::string_view note(reinterpret_cast<const char*>(rec.payload.data()), rec.payload.size());
+      auto c = open_checkpoint(note, vkey);
+      if (!c || c->size < prev) return false;  // the full scan names it
+      prev = c->size;
+      latest = std::move(c).value();
+      latest_at = rec.offset;
     }
-    std::vector<unsigned char> rec(next - off);
-    if (::pread(entries_fd, rec.data(), rec.size(), static_cast<off_t>(off)) != static_cast<ssize_t>(rec.size()))
-      return os_error("cannot read the access log entry " + std::to_string(seq), errno);
-    return std::vector<unsigned char>(rec.begin() + 4, rec.end() - logfmt::kCheckBytes - logfmt::kMacBytes);
+    return true;
+  }
+
+  // The fast path: trust the index's blocks below the newest checkpoint once they hash, with
+  // the entries after them (read from disk), to its signed root; read nothing else. false: the
+  // index is missing, stale or wrong, and the full scan must decide (it refuses a bad log).
+  Result<bool> open_indexed() {
+    auto idx_image = read_fd(index_fd, dir / "index");
+    if (!idx_image) return false;
+    auto idx = logfmt::parse_index(*idx_image);
+    if (!idx || idx->empty()) return false;
+    TILLID_ASSIGN(const bool cps, open_checkpoints_from(idx->back().checkpoint_at));
+    if (!cps) return false;
+    const Checkpoint& c = *latest;
+    const std::uint64_t blocks = std::min<std::uint64_t>(idx->size(), c.size / merkle::kBlockLeaves);
+    tree = merkle::BlockTree();
+    block_offsets.clear();
+    std::uint64_t at = logfmt::kEntriesHeader.size();
+    for (std::uint64_t b = 0; b < blocks; ++b) {
+      const auto& rec = (*idx)[b];
+      if (rec.entries_end <= at) return false;
+      block_offsets.push_back(at);
+      tree.append_block(hasher, rec.block);
+      at = rec.entries_end;
+    }
+    TILLID_ASSIGN(const std::uint64_t size, file_size(entries_fd, entries_path()));
+    if (at > size) return false;
+    TILLID_ASSIGN(auto image, pread_range(entries_fd, at, size, entries_path()));
+    const auto scan = logfmt::scan_region(hasher, image, at, logfmt::kMaxEntryBytes, logfmt::kMacBytes);
+    if (scan.damaged) return false;
+    bool root_ok = tree.size() != c.size || tree.root(hasher) == c.root;
+    for (const auto& rec : scan.records) {
+      auto e = decode_log_entry(rec.payload);
+      if (!e || e->seq != tree.size()) return false;
+      note_offset(tree.size(), rec.offset);
+      tree.append(hasher, rec.leaf);
+      if (tree.size() == c.size) root_ok = tree.root(hasher) == c.root;
+    }
+    if (!root_ok || tree.size() < c.size) return false;
+    // The run from `at` is the signed one, so `at` was a record boundary: a torn tail is real.
+    if (scan.torn_bytes > 0) {
+      if (::ftruncate(entries_fd, static_cast<off_t>(scan.good_end)) != 0)
+        return os_error("cannot cut the torn tail of " + entries_path().string(), errno);
+      TILLID_TRY(sync_fd(entries_fd, entries_path()));
+      recovery.entries_torn_bytes = scan.torn_bytes;
+    }
+    end = scan.good_end;
+    indexed = blocks;
+    // Records the index holds beyond what was checked are dropped (rewritten at the next checkpoint).
+    const auto keep = static_cast<off_t>(logfmt::kIndexHeader.size() + blocks * logfmt::kIndexRecordBytes);
+    if (idx_image->size() != static_cast<std::size_t>(keep) && ::ftruncate(index_fd, keep) != 0) index_ok = false;
+    return true;
+  }
+
+  // The full path (no usable index, a version 1 file): every entry re-hashed and decoded,
+  // every checkpoint verified, as the log always was; then the index is rebuilt.
+  Result<void> open_full() {
+    tree = merkle::BlockTree();
+    block_offsets.clear();
+    latest.reset();
+    TILLID_ASSIGN(WholeFile ef, scan_whole(hasher, entries_fd, entries_path(), true));
+    const auto& recs = ef.scan.records;
+    if (ef.scan.damaged)
+      return make_error(Errc::corrupt, "access log entry seq " + std::to_string(ef.scan.damage_index) +
+                                           " (byte " + std::to_string(ef.scan.damage_offset) +
+                                           ") is damaged: " + ef.scan.damage +
+                                           "; the log may have been tampered with — run the log verifier");
+    recovery.entries_torn_bytes = ef.scan.torn_bytes;
+    TILLID_ASSIGN(WholeFile cf, scan_whole(hasher, checkpoints_fd, dir / "checkpoints", false));
+    if (cf.scan.damaged)
+      return make_error(Errc::corrupt, "access log checkpoint #" + std::to_string(cf.scan.damage_index) +
+                                           " is damaged: " + cf.scan.damage);
+    recovery.checkpoints_torn_bytes = cf.scan.torn_bytes;
+    // LOG-FORMAT.md §4.1: every stored checkpoint must verify under the appliance's key. One
+    // that does not was not written by the appliance: it is named and the log is not served.
+    const std::string vkey = log_verifier_key(options.origin, *options.public_key);
+    std::uint64_t prev = 0;
+    for (std::size_t k = 0; k < cf.scan.records.size(); ++k) {
+      const auto& rec = cf.scan.records[k].payload;
+      const std::string_view note(reinterpret_cast<const char*>(rec.data()), rec.size());
+      auto c = open_checkpoint(note, vkey);
+      if (!c) {
+        auto un = checkpoint::parse_unverified(note);
+        return make_error(Errc::corrupt, "access log checkpoint #" + std::to_string(k) +
+                                             (un ? " (tree size " + std::to_string(un->size) + ")" : std::string()) +
+                                             " does not verify against the appliance's key (" + c.error().message +
+                                             "): it was forged or damaged and is never served; run `tillid audit "
+                                             "verify` and restore the log's checkpoints file from a backup");
+      }
+      if (c->size < prev)
+        return make_error(Errc::corrupt, "access log checkpoint #" + std::to_string(k) + " (tree size " +
+                                             std::to_string(c->size) + ") is smaller than the one before it");
+      prev = c->size;
+      latest = std::move(c).value();
+      latest_at = cf.scan.records[k].offset;
+    }
+    std::optional<LogHash> root_at_latest;
+    for (std::uint64_t i = 0; i < recs.size(); ++i) {
+      if (latest && tree.size() == latest->size) root_at_latest = tree.root(hasher);
+      auto e = decode_log_entry(recs[i].payload);
+      if (!e) return make_error(Errc::corrupt, "access log entry seq " + std::to_string(i) + ": " + e.error().message);
+      if (e->seq != i)
+        return make_error(Errc::corrupt, "access log entry at position " + std::to_string(i) + " has seq " +
+                                             std::to_string(e->seq) + ": entries were removed or reordered");
+      note_offset(i, recs[i].offset);
+      tree.append(hasher, recs[i].leaf);
+    }
+    if (latest && tree.size() == latest->size) root_at_latest = tree.root(hasher);
+    end = ef.scan.good_end;
+    if (latest) {
+      const Checkpoint& c = *latest;
+      // A checkpoint is only ever signed over durable entries, so the entries must cover it.
+      if (c.size > tree.size())
+        return make_error(Errc::corrupt, "the access log has " + std::to_string(tree.size()) +
+                                             " entries but a checkpoint covers " + std::to_string(c.size) +
+                                             ": entries from seq " + std::to_string(tree.size()) +
+                                             " were removed (truncated log)");
+      if (root_at_latest != c.root)
+        return make_error(Errc::corrupt, "the access log's entries do not match its latest checkpoint (size " +
+                                             std::to_string(c.size) + "): entries were altered — run the log verifier");
+    }
+    // Only a log that passed every check above is upgraded: a damaged one stays byte for byte.
+    if (ef.scan.version == 1) TILLID_TRY(upgrade_from_v1(recs));
+    return rebuild_index();
+  }
+
+  // LOG-FORMAT.md §3.7: the index of a log that just passed the full check, in place of
+  // whatever was there (nothing, an old or wrong index), atomically as §3.6 replaces a file.
+  Result<void> rebuild_index() {
+    const std::uint64_t blocks =
+        latest ? std::min(tree.complete_blocks(), latest->size / merkle::kBlockLeaves) : 0;
+    std::vector<unsigned char> image(logfmt::kIndexHeader.begin(), logfmt::kIndexHeader.end());
+    for (std::uint64_t b = 0; b < blocks; ++b)
+      logfmt::append_index_record(image, {tree.block_hash(b), block_end(b), latest_at});
+    if (index_fd >= 0) {
+      auto old = read_fd(index_fd, dir / "index");
+      if (old && *old == image) {
+        indexed = blocks;
+        return {};
+      }
+      ::close(index_fd);
+      index_fd = -1;
+    }
+    TILLID_ASSIGN(index_fd, replace_file(dir, image, kIndexTemp, "index"));
+    indexed = blocks;
+    return {};
   }
 
   // LOG-FORMAT.md §3.6: rewrite the version 1 entries file `recs` (already scanned, decoded
@@ -384,8 +620,8 @@ struct AccessLog::State {
     // Check the new file before it replaces anything: read back as version 2 it must hold the
     // same leaves, so the root at the newest checkpoint still matches.
     const auto scan = logfmt::scan_entries(hasher, image);
-    bool same = scan.version == 2 && !scan.damaged && scan.torn_bytes == 0 && scan.records.size() == tree.size();
-    for (std::uint64_t i = 0; same && i < scan.records.size(); ++i) same = scan.records[i].leaf == tree.leaf(i);
+    bool same = scan.version == 2 && !scan.damaged && scan.torn_bytes == 0 && scan.records.size() == recs.size();
+    for (std::uint64_t i = 0; same && i < scan.records.size(); ++i) same = scan.records[i].leaf == recs[i].leaf;
     if (same && latest) {
       merkle::Tree check;
       for (const auto& rec : scan.records) check.append(hasher, rec.leaf);
@@ -394,31 +630,40 @@ struct AccessLog::State {
     if (!same)
       return make_error(Errc::corrupt, "upgrading the access log's entries file to version 2 would change its "
                                        "tree; the version 1 file was left as it was");
-    auto fd = replace_entries(dir, image);
+    auto fd = replace_file(dir, image);
     if (!fd)
       return make_error(fd.error().code, "cannot upgrade the access log's entries file to version 2: " +
                                              fd.error().message);
     ::close(entries_fd);  // releases the lock on the replaced file; the new one is locked
     entries_fd = *fd;
-    offsets.clear();
-    for (const auto& rec : scan.records) offsets.push_back(rec.offset);
+    block_offsets.clear();
+    for (std::uint64_t i = 0; i < scan.records.size(); ++i) note_offset(i, scan.records[i].offset);
     end = scan.good_end;
     recovery.entries_upgraded = true;
     return {};
   }
 
-  // The entries file image in [offsets[from], end of entry n), for re-reading a range.
-  Result<std::vector<unsigned char>> read_range(std::uint64_t from_off, std::uint64_t to_off) const {
-    std::vector<unsigned char> image(to_off - from_off);
-    std::size_t got = 0;
-    while (got < image.size()) {
-      const ssize_t r = ::pread(entries_fd, image.data() + got, image.size() - got,
-                                static_cast<off_t>(from_off + got));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) return os_error("cannot read " + (dir / "entries").string(), r < 0 ? errno : EIO);
-      got += static_cast<std::size_t>(r);
+  // Under cp_mu, after the checkpoint at `at` (of `size` entries) is durable: append the
+  // blocks it newly covers to the index (§3.7). A failure costs only speed: the index is
+  // taken back, or left for the next open to rebuild, and the checkpoint stands.
+  void extend_index(std::uint64_t size, std::uint64_t at) {
+    if (!index_ok || index_fd < 0) return;
+    std::vector<unsigned char> recs;
+    std::uint64_t blocks;
+    {
+      std::lock_guard lk(mu);
+      blocks = std::min(tree.complete_blocks(), size / merkle::kBlockLeaves);
+      for (std::uint64_t b = indexed; b < blocks; ++b)
+        logfmt::append_index_record(recs, {tree.block_hash(b), block_end(b), at});
     }
-    return image;
+    if (recs.empty()) return;
+    const fs::path path = dir / "index";
+    if (write_all(index_fd, recs.data(), recs.size(), path) && sync_fd(index_fd, path)) {
+      indexed = blocks;
+      return;
+    }
+    const auto keep = static_cast<off_t>(logfmt::kIndexHeader.size() + indexed * logfmt::kIndexRecordBytes);
+    if (::ftruncate(index_fd, keep) != 0) index_ok = false;
   }
 };
 
@@ -431,11 +676,12 @@ Result<AccessLog> AccessLog::create(const fs::path& dir, AccessLogOptions option
     // Refuse before creating anything if either name is taken (by a file or a symlink);
     // O_EXCL below makes the same refusal race-free.
     struct stat st {};
-    for (const char* name : {"entries", "checkpoints"})
+    for (const char* name : {"entries", "checkpoints", "index"})
       if (::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
         return make_error(Errc::already_exists, dir.string() + " already holds " + name +
                                                     " (an access log, or something planted there); nothing was changed");
     TILLID_TRY(create_file(dir_fd, dir, "checkpoints", logfmt::kCheckpointsHeader));
+    TILLID_TRY(create_file(dir_fd, dir, "index", logfmt::kIndexHeader));
     TILLID_TRY(create_file(dir_fd, dir, "entries", logfmt::kEntriesHeader));
     if (::fsync(dir_fd) != 0) return os_error("cannot flush " + dir.string(), errno);
     return {};
@@ -452,71 +698,21 @@ Result<AccessLog> AccessLog::open(const fs::path& dir, AccessLogOptions options)
   auto st = std::make_unique<State>();
   st->dir = dir;
   st->options = std::move(options);
-
-  TILLID_ASSIGN(OpenFile ef, open_and_scan(st->hasher, dir / "entries", true));
-  st->entries_fd = ef.fd;
-  const auto& recs = ef.scan.records;
-  if (ef.scan.damaged)
-    return make_error(Errc::corrupt, "access log entry seq " + std::to_string(ef.scan.damage_index) +
-                                         " (byte " + std::to_string(ef.scan.damage_offset) +
-                                         ") is damaged: " + ef.scan.damage +
-                                         "; the log may have been tampered with — run the log verifier");
-  st->recovery.entries_torn_bytes = ef.scan.torn_bytes;
-  st->tree.reserve(recs.size());
-  st->offsets.reserve(recs.size());
-  for (std::uint64_t i = 0; i < recs.size(); ++i) {
-    auto e = decode_log_entry(recs[i].payload);
-    if (!e) return make_error(Errc::corrupt, "access log entry seq " + std::to_string(i) + ": " + e.error().message);
-    if (e->seq != i)
-      return make_error(Errc::corrupt, "access log entry at position " + std::to_string(i) + " has seq " +
-                                           std::to_string(e->seq) + ": entries were removed or reordered");
-    st->tree.append(st->hasher, recs[i].leaf);
-    st->offsets.push_back(recs[i].offset);
+  TILLID_ASSIGN(st->entries_fd, open_log_file(dir / "entries", true));
+  TILLID_ASSIGN(st->checkpoints_fd, open_log_file(dir / "checkpoints", false));
+  // The index is a cache (§3.7): missing (a log from before it) or a symlink, it is rebuilt.
+  // Whatever stands in its place (a symlink, a directory) is replaced, never followed.
+  if (auto idx = open_log_file(dir / "index", false)) st->index_fd = *idx;
+  // A version 1 file (whose header is the same length) always takes the full path (§3.6).
+  std::array<unsigned char, logfmt::kEntriesHeader.size()> header{};
+  const bool v2 = ::pread(st->entries_fd, header.data(), header.size(), 0) == static_cast<ssize_t>(header.size()) &&
+                  std::memcmp(header.data(), logfmt::kEntriesHeader.data(), header.size()) == 0;
+  bool fast = false;
+  if (v2 && st->index_fd >= 0) {
+    TILLID_ASSIGN(fast, st->open_indexed());
   }
-  st->end = ef.scan.good_end;
-
-  TILLID_ASSIGN(OpenFile cf, open_and_scan(st->hasher, dir / "checkpoints", false));
-  st->checkpoints_fd = cf.fd;
-  if (cf.scan.damaged)
-    return make_error(Errc::corrupt, "access log checkpoint #" + std::to_string(cf.scan.damage_index) +
-                                         " is damaged: " + cf.scan.damage);
-  st->recovery.checkpoints_torn_bytes = cf.scan.torn_bytes;
-  // LOG-FORMAT.md §4.1: every stored checkpoint must verify under the appliance's key. One
-  // that does not was not written by the appliance: it is named and the log is not served.
-  const std::string vkey = log_verifier_key(st->options.origin, *st->options.public_key);
-  std::uint64_t prev = 0;
-  for (std::size_t k = 0; k < cf.scan.records.size(); ++k) {
-    const auto& rec = cf.scan.records[k].payload;
-    const std::string_view note(reinterpret_cast<const char*>(rec.data()), rec.size());
-    auto c = open_checkpoint(note, vkey);
-    if (!c) {
-      auto un = checkpoint::parse_unverified(note);
-      return make_error(Errc::corrupt, "access log checkpoint #" + std::to_string(k) +
-                                           (un ? " (tree size " + std::to_string(un->size) + ")" : std::string()) +
-                                           " does not verify against the appliance's key (" + c.error().message +
-                                           "): it was forged or damaged and is never served; run `tillid audit "
-                                           "verify` and restore the log's checkpoints file from a backup");
-    }
-    if (c->size < prev)
-      return make_error(Errc::corrupt, "access log checkpoint #" + std::to_string(k) + " (tree size " +
-                                           std::to_string(c->size) + ") is smaller than the one before it");
-    prev = c->size;
-    st->latest = std::move(c).value();
-  }
-  if (st->latest) {
-    const Checkpoint& c = *st->latest;
-    // A checkpoint is only ever signed over durable entries, so the entries must cover it.
-    if (c.size > st->tree.size())
-      return make_error(Errc::corrupt, "the access log has " + std::to_string(st->tree.size()) +
-                                           " entries but a checkpoint covers " + std::to_string(c.size) +
-                                           ": entries from seq " + std::to_string(st->tree.size()) +
-                                           " were removed (truncated log)");
-    if (st->tree.root_at(st->hasher, c.size) != c.root)
-      return make_error(Errc::corrupt, "the access log's entries do not match its latest checkpoint (size " +
-                                           std::to_string(c.size) + "): entries were altered — run the log verifier");
-  }
-  // Only a log that passed every check above is upgraded: a damaged one stays byte for byte.
-  if (ef.scan.version == 1) TILLID_TRY(st->upgrade_from_v1(recs));
+  if (!fast) TILLID_TRY(st->open_full());
+  st->own_from = st->tree.size();
   return AccessLog(std::move(st));
 }
 
@@ -541,7 +737,7 @@ Result<Checkpoint> AccessLog::sign_checkpoint(const Secret& secret_key, std::spa
   {
     std::lock_guard lk(s.mu);
     size = s.tree.size();
-    root = s.tree.root_at(s.hasher, size);
+    root = s.tree.root(s.hasher);
   }
   if (s.latest && s.latest->size == size) return *s.latest;
   const std::int64_t t = s.now() / 1000;
@@ -562,7 +758,16 @@ Result<Checkpoint> AccessLog::sign_checkpoint(const Secret& secret_key, std::spa
     return r.error();
   }
   s.latest = c;
+  s.latest_at = static_cast<std::uint64_t>(before);
+  s.extend_index(size, s.latest_at);
   return c;
+}
+
+void AccessLog::forget_entry_key() {
+  State& s = *state_;
+  std::unique_lock lk(s.mu);
+  s.cv.wait(lk, [&] { return !s.writing; });  // a leader reads the key without mu
+  s.entry_key.reset();
 }
 
 Result<std::vector<std::uint64_t>> AccessLog::authenticate_tail(Secret entry_key, const LogEvent& by) {
@@ -572,34 +777,60 @@ Result<std::vector<std::uint64_t>> AccessLog::authenticate_tail(Secret entry_key
   // cp_mu first (as sign_checkpoint): no checkpoint can be signed until the quarantine events
   // are durable, so nothing unauthenticated is ever signed without its flag (§3.4).
   std::lock_guard cp(s.cp_mu);
-  std::uint64_t from, n, from_off, to_off;
-  std::vector<LogHash> leaves;
+  std::vector<std::uint64_t> bad;
   {
+    // mu throughout: no append may change the tree while it is compared with the disk.
     std::unique_lock lk(s.mu);
     s.cv.wait(lk, [&] { return !s.writing; });  // no batch in flight keeps writing without a MAC
     if (s.poisoned) return *s.poisoned;
     s.entry_key = std::move(entry_key);
-    from = s.latest ? s.latest->size : 0;
-    n = s.tree.size();
-    from_off = from < n ? s.offsets[from] : s.end;
-    to_off = s.end;
-    for (std::uint64_t i = from; i < n; ++i) leaves.push_back(s.tree.leaf(i));
-  }
-  std::vector<std::uint64_t> bad;
-  if (n > from) {
-    TILLID_ASSIGN(auto image, s.read_range(from_off, to_off));
-    // Scan the slice as a file of its own: prepend the header so the documented scanner applies.
-    std::vector<unsigned char> file(logfmt::kEntriesHeader.begin(), logfmt::kEntriesHeader.end());
-    file.insert(file.end(), image.begin(), image.end());
-    merkle::Hasher h;
-    const auto scan = logfmt::scan_entries(h, file);
-    if (scan.damaged || scan.torn_bytes != 0 || scan.records.size() != n - from)
-      return make_error(Errc::corrupt, "the access log changed under the running appliance; reopen it");
-    for (std::uint64_t i = from; i < n; ++i) {
-      const auto& rec = scan.records[i - from];
-      if (rec.leaf != leaves[i - from])
+    const std::uint64_t from = s.latest ? s.latest->size : 0, n = s.tree.size();
+    if (n > from) {
+      TILLID_ASSIGN(const std::uint64_t size, file_size(s.entries_fd, s.entries_path()));
+      if (size != s.end)
+        return make_error(Errc::corrupt, "the access log changed under the running appliance (its size); reopen it");
+      // The unsigned tail as stored now, from the start of its first block, rebuilt as a tree
+      // on the signed blocks before it.
+      const std::uint64_t b0 = from / merkle::kBlockLeaves;
+      TILLID_ASSIGN(auto read, s.read_from_block(s.hasher, b0, s.end));
+      const auto& recs = read.second.records;
+      if (recs.size() != n - b0 * merkle::kBlockLeaves)
         return make_error(Errc::corrupt, "the access log changed under the running appliance; reopen it");
-      if (!logfmt::entry_mac_valid(*s.entry_key, rec.payload, rec.mac)) bad.push_back(i);
+      merkle::BlockTree disk = s.tree.prefix(s.hasher, b0);
+      std::vector<std::uint64_t> disk_offsets(s.block_offsets.begin(),
+                                              s.block_offsets.begin() + static_cast<std::ptrdiff_t>(b0));
+      std::vector<LogEntry> decoded;
+      for (std::size_t i = 0; i < recs.size(); ++i) {
+        const std::uint64_t seq = disk.size();
+        if (seq == from && s.latest && disk.root(s.hasher) != s.latest->root)
+          return make_error(Errc::corrupt, "signed access log entries changed under the running appliance; reopen it");
+        auto e = decode_log_entry(recs[i].payload);
+        if (!e || e->seq != seq)
+          return make_error(Errc::corrupt, "the access log changed under the running appliance (entry seq " +
+                                               std::to_string(seq) + "); reopen it");
+        if (seq % merkle::kBlockLeaves == 0) disk_offsets.push_back(recs[i].offset);
+        disk.append(s.hasher, recs[i].leaf);
+      }
+      // Which stored entries are the ones this object holds: whole blocks by hash, the last
+      // block leaf by leaf (LOG-FORMAT.md §3.4: vouching is per block).
+      auto as_held = [&](std::uint64_t seq) {
+        const std::uint64_t b = seq / merkle::kBlockLeaves;
+        if (b < s.tree.complete_blocks()) return disk.block_hash(b) == s.tree.block_hash(b);
+        const std::uint64_t j = seq % merkle::kBlockLeaves;
+        return disk.partial()[j] == s.tree.partial()[j];
+      };
+      for (std::uint64_t seq = from; seq < n; ++seq) {
+        const auto& rec = recs[seq - b0 * merkle::kBlockLeaves];
+        if (logfmt::entry_mac_valid(*s.entry_key, rec.payload, rec.mac)) continue;  // adopted (§3.4 step 2)
+        if (seq >= s.own_from && as_held(seq)) continue;  // vouched: this object wrote it (§3.4 step 3)
+        bad.push_back(seq);
+      }
+      // What is flagged is what is on disk: the tree follows the file, so the checkpoint
+      // signed next matches the file and the flag names the entries that differ.
+      if (disk.root(s.hasher) != s.tree.root(s.hasher)) {
+        s.tree = std::move(disk);
+        s.block_offsets = std::move(disk_offsets);
+      }
     }
   }
   if (bad.empty()) return bad;
@@ -629,37 +860,43 @@ std::uint64_t AccessLog::size() const {
 
 LogHash AccessLog::root() const {
   std::lock_guard lk(state_->mu);
-  return state_->tree.root_at(state_->hasher, state_->tree.size());
+  return state_->tree.root(state_->hasher);
 }
 
 Result<LogHash> AccessLog::root_at(std::uint64_t n) const {
   std::lock_guard lk(state_->mu);
   if (n > state_->tree.size())
     return make_error(Errc::invalid_argument, "tree size " + std::to_string(n) + " is beyond the log");
-  return state_->tree.root_at(state_->hasher, n);
+  return state_->tree.root_at(state_->hasher, n, state_->loader());
 }
 
 Result<InclusionProof> AccessLog::inclusion_proof(std::uint64_t seq, std::uint64_t tree_size) const {
+  const State& s = *state_;
+  std::lock_guard lk(s.mu);
+  if (tree_size > s.tree.size() || seq >= tree_size)
+    return make_error(Errc::invalid_argument, "no entry " + std::to_string(seq) + " in a tree of size " +
+                                                  std::to_string(tree_size));
   InclusionProof p;
-  {
-    std::lock_guard lk(state_->mu);
-    if (tree_size > state_->tree.size() || seq >= tree_size)
-      return make_error(Errc::invalid_argument, "no entry " + std::to_string(seq) + " in a tree of size " +
-                                                    std::to_string(tree_size));
-    p.path = state_->tree.inclusion_path(state_->hasher, seq, tree_size);
-  }
   p.index = seq;
   p.tree_size = tree_size;
-  TILLID_ASSIGN(p.entry, state_->read_entry(seq));
+  TILLID_ASSIGN(p.path, s.tree.inclusion_path(s.hasher, seq, tree_size, s.loader()));
+  TILLID_ASSIGN(p.entry, s.read_entry(seq));
+  // The entry was read from disk again: hand it out only if it is the one the tree holds.
+  TILLID_ASSIGN(const LogHash root, s.tree.root_at(s.hasher, tree_size, s.loader()));
+  if (!verify_inclusion(s.hasher.leaf(p.entry), seq, tree_size, p.path, root))
+    return make_error(Errc::corrupt, "access log entry " + std::to_string(seq) +
+                                         " on disk differs from the one the log holds: it was altered");
   return p;
 }
 
 Result<ConsistencyProof> AccessLog::consistency_proof(std::uint64_t old_size, std::uint64_t new_size) const {
-  std::lock_guard lk(state_->mu);
-  if (old_size > new_size || new_size > state_->tree.size())
+  const State& s = *state_;
+  std::lock_guard lk(s.mu);
+  if (old_size > new_size || new_size > s.tree.size())
     return make_error(Errc::invalid_argument, "no consistency proof from size " + std::to_string(old_size) +
                                                   " to " + std::to_string(new_size));
-  return ConsistencyProof{old_size, new_size, state_->tree.consistency_path(state_->hasher, old_size, new_size)};
+  TILLID_ASSIGN(auto path, s.tree.consistency_path(s.hasher, old_size, new_size, s.loader()));
+  return ConsistencyProof{old_size, new_size, std::move(path)};
 }
 
 Result<std::vector<LogEntry>> AccessLog::entries(const LogQuery& query) const {
@@ -668,14 +905,7 @@ Result<std::vector<LogEntry>> AccessLog::entries(const LogQuery& query) const {
     std::lock_guard lk(state_->mu);
     end = state_->end;
   }
-  std::vector<unsigned char> image(end);
-  std::size_t got = 0;
-  while (got < image.size()) {
-    const ssize_t r = ::pread(state_->entries_fd, image.data() + got, image.size() - got, static_cast<off_t>(got));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return os_error("cannot read " + (state_->dir / "entries").string(), r < 0 ? errno : EIO);
-    got += static_cast<std::size_t>(r);
-  }
+  TILLID_ASSIGN(auto image, pread_range(state_->entries_fd, 0, end, state_->entries_path()));
   merkle::Hasher h;
   const auto scan = logfmt::scan_entries(h, image);
   if (scan.damaged || scan.torn_bytes != 0)

@@ -369,18 +369,14 @@ bool entry_mac_valid(const Secret& key, std::span<const unsigned char> entry, st
   return sodium_memcmp(expect.data(), mac.data(), kMacBytes) == 0;
 }
 
-Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
-                  std::string_view header, std::size_t max_payload, std::size_t mac_bytes) {
-  Scan s;
+namespace {
+
+// The records of image[start..]: a whole file after its header, or a region of one. Offsets
+// are reported as base + position in `image`.
+void scan_body(Scan& s, merkle::Hasher& h, std::span<const unsigned char> image, std::uint64_t start,
+               std::uint64_t base, std::size_t max_payload, std::size_t mac_bytes) {
   const std::uint64_t frame = frame_bytes(mac_bytes);
-  if (image.size() < header.size() ||
-      std::memcmp(image.data(), header.data(), header.size()) != 0) {
-    s.damaged = true;
-    s.damage = "file header is not \"" + std::string(header.substr(0, header.size() - 1)) + "\"";
-    return s;
-  }
-  s.header_ok = true;
-  std::uint64_t off = header.size();
+  std::uint64_t off = start;
   const std::uint64_t size = image.size();
   auto zeros_from = [&](std::uint64_t from) {
     return std::all_of(image.begin() + static_cast<std::ptrdiff_t>(from), image.end(),
@@ -405,9 +401,9 @@ Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
       auto payload = image.subspan(off + 4, n);
       LogHash leaf = h.leaf(payload);
       if (std::memcmp(leaf.data(), image.data() + off + 4 + n + mac_bytes, kCheckBytes) == 0) {
-        s.records.push_back({off, payload, image.subspan(off + 4 + n, mac_bytes), leaf});
+        s.records.push_back({base + off, payload, image.subspan(off + 4 + n, mac_bytes), leaf});
         off += frame + n;
-        s.good_end = off;
+        s.good_end = base + off;
         continue;
       }
       why = "record check bytes do not match its contents";
@@ -420,12 +416,35 @@ Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
       break;
     }
     s.damaged = true;
-    s.damage_offset = off;
+    s.damage_offset = base + off;
     s.damage_index = s.records.size();
     s.damage = why;
     break;
   }
-  if (s.good_end == 0) s.good_end = header.size();
+  if (s.records.empty()) s.good_end = base + start;
+}
+
+}  // namespace
+
+Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
+                  std::string_view header, std::size_t max_payload, std::size_t mac_bytes) {
+  Scan s;
+  if (image.size() < header.size() ||
+      std::memcmp(image.data(), header.data(), header.size()) != 0) {
+    s.damaged = true;
+    s.damage = "file header is not \"" + std::string(header.substr(0, header.size() - 1)) + "\"";
+    return s;
+  }
+  s.header_ok = true;
+  scan_body(s, h, image, header.size(), 0, max_payload, mac_bytes);
+  return s;
+}
+
+Scan scan_region(merkle::Hasher& h, std::span<const unsigned char> region, std::uint64_t base,
+                 std::size_t max_payload, std::size_t mac_bytes) {
+  Scan s;
+  s.header_ok = true;
+  scan_body(s, h, region, 0, base, max_payload, mac_bytes);
   return s;
 }
 
@@ -436,6 +455,37 @@ Scan scan_entries(merkle::Hasher& h, std::span<const unsigned char> image) {
               : scan_records(h, image, kEntriesHeader, kMaxEntryBytes, kMacBytes);
   if (s.header_ok) s.version = v1 ? 1 : 2;
   return s;
+}
+
+namespace {
+void put64(std::vector<unsigned char>& o, std::uint64_t v) {
+  for (int sh = 56; sh >= 0; sh -= 8) o.push_back(static_cast<unsigned char>(v >> sh));
+}
+std::uint64_t get64(const unsigned char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+}  // namespace
+
+void append_index_record(std::vector<unsigned char>& out, const IndexRecord& rec) {
+  out.insert(out.end(), rec.block.begin(), rec.block.end());
+  put64(out, rec.entries_end);
+  put64(out, rec.checkpoint_at);
+}
+
+std::optional<std::vector<IndexRecord>> parse_index(std::span<const unsigned char> image) {
+  if (image.size() < kIndexHeader.size() || std::memcmp(image.data(), kIndexHeader.data(), kIndexHeader.size()) != 0)
+    return std::nullopt;
+  std::vector<IndexRecord> out;
+  for (std::size_t off = kIndexHeader.size(); off + kIndexRecordBytes <= image.size(); off += kIndexRecordBytes) {
+    IndexRecord r;
+    std::memcpy(r.block.data(), image.data() + off, 32);
+    r.entries_end = get64(image.data() + off + 32);
+    r.checkpoint_at = get64(image.data() + off + 40);
+    out.push_back(r);
+  }
+  return out;
 }
 
 Result<std::vector<unsigned char>> read_file(const std::filesystem::path& path) {

@@ -61,6 +61,10 @@ struct Scan {
 // thing in the file apart from zero bytes (LOG-FORMAT.md §3.2).
 Scan scan_records(merkle::Hasher& h, std::span<const unsigned char> image,
                   std::string_view header, std::size_t max_payload, std::size_t mac_bytes);
+// The records of `region`, bytes of a file starting at offset `base` that the caller knows
+// to be a record boundary (reported offsets include `base`). Same rules as scan_records.
+Scan scan_region(merkle::Hasher& h, std::span<const unsigned char> region, std::uint64_t base,
+                 std::size_t max_payload, std::size_t mac_bytes);
 // Either entries framing, told apart by the header: a version 1 record has no MAC field, so
 // its ScannedRecord::mac is empty (LOG-FORMAT.md §3.6). The writer upgrades such a file at
 // open and never appends to one.
@@ -68,6 +72,21 @@ Scan scan_entries(merkle::Hasher& h, std::span<const unsigned char> image);
 inline Scan scan_checkpoints(merkle::Hasher& h, std::span<const unsigned char> image) {
   return scan_records(h, image, kCheckpointsHeader, kMaxCheckpointBytes, 0);
 }
+
+// The writer's index (LOG-FORMAT.md §3.7): a cache of the hashes of complete 256-entry blocks
+// below the newest checkpoint, so that open() need not re-hash the whole log. Never trusted
+// until the blocks hash, with the entries after them, to a checkpoint's signed root.
+inline constexpr std::string_view kIndexHeader = "tillid-log index v1\n";
+inline constexpr std::size_t kIndexRecordBytes = 48;
+struct IndexRecord {
+  LogHash block{};                  // MTH of the block's 256 leaves
+  std::uint64_t entries_end = 0;    // offset in `entries` just past the block's last record
+  std::uint64_t checkpoint_at = 0;  // offset in `checkpoints` of a checkpoint record (§3.7)
+};
+void append_index_record(std::vector<unsigned char>& out, const IndexRecord& rec);
+// The whole records of an index file image (a torn last record is ignored); nullopt if the
+// header is not kIndexHeader.
+std::optional<std::vector<IndexRecord>> parse_index(std::span<const unsigned char> image);
 
 // Read a whole file (opened O_NOFOLLOW: LOG-FORMAT.md §1); not_found if absent.
 Result<std::vector<unsigned char>> read_file(const std::filesystem::path& path);

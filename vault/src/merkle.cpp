@@ -8,6 +8,7 @@
 #include <bit>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 
 namespace tillid::merkle {
 
@@ -142,6 +143,136 @@ std::vector<LogHash> Tree::consistency_path(Hasher& h, std::uint64_t m, std::uin
     }
   }
   return {rev.rbegin(), rev.rend()};
+}
+
+LogHash subtree_hash(Hasher& h, std::span<const LogHash> leaves) {
+  if (leaves.empty()) return empty_root();
+  if (leaves.size() == 1) return leaves[0];
+  const std::size_t k = split(leaves.size());
+  return h.node(subtree_hash(h, leaves.first(k)), subtree_hash(h, leaves.subspan(k)));
+}
+
+void BlockTree::append(Hasher& h, const LogHash& leaf) {
+  partial_.push_back(leaf);
+  if (partial_.size() == kBlockLeaves) {
+    blocks_.append(h, subtree_hash(h, partial_));
+    partial_.clear();
+  }
+}
+
+void BlockTree::append_block(Hasher& h, const LogHash& block_hash) {
+  if (!partial_.empty()) throw std::logic_error("BlockTree::append_block after a partial block");
+  blocks_.append(h, block_hash);
+}
+
+BlockTree BlockTree::prefix(Hasher& h, std::uint64_t blocks) const {
+  BlockTree t;
+  t.blocks_.reserve(blocks);
+  for (std::uint64_t b = 0; b < blocks && b < blocks_.size(); ++b) t.blocks_.append(h, blocks_.leaf(b));
+  return t;
+}
+
+// At most the blocks of the two ends of a proof are read in one call.
+struct BlockTree::Loaded {
+  std::vector<std::pair<std::uint64_t, std::vector<LogHash>>> blocks;
+};
+
+Result<LogHash> BlockTree::range(Hasher& h, std::uint64_t begin, std::uint64_t end, const BlockLeaves& load,
+                                 Loaded& cache) const {
+  const std::uint64_t n = end - begin;
+  if (n == 0) return empty_root();
+  if (std::has_single_bit(n) && begin % n == 0) {
+    if (n >= kBlockLeaves) return blocks_.range_hash(h, begin / kBlockLeaves, end / kBlockLeaves);
+    const std::uint64_t b = begin / kBlockLeaves, at = begin % kBlockLeaves;
+    if (b == blocks_.size()) return subtree_hash(h, std::span(partial_).subspan(at, n));
+    const std::vector<LogHash>* leaves = nullptr;
+    for (const auto& [id, l] : cache.blocks)
+      if (id == b) leaves = &l;
+    if (leaves == nullptr) {
+      TILLID_ASSIGN(auto l, load(b));
+      // What was read is used only if it is the block the tree holds (LOG-FORMAT.md §3.7).
+      if (l.size() != kBlockLeaves || subtree_hash(h, l) != blocks_.leaf(b))
+        return make_error(Errc::corrupt, "access log entries " + std::to_string(b * kBlockLeaves) + ".." +
+                                             std::to_string((b + 1) * kBlockLeaves - 1) +
+                                             " on disk differ from the ones the log holds: they were altered");
+      cache.blocks.emplace_back(b, std::move(l));
+      leaves = &cache.blocks.back().second;
+    }
+    return subtree_hash(h, std::span(*leaves).subspan(at, n));
+  }
+  const std::uint64_t k = split(n);
+  TILLID_ASSIGN(LogHash left, range(h, begin, begin + k, load, cache));
+  TILLID_ASSIGN(LogHash right, range(h, begin + k, end, load, cache));
+  return h.node(left, right);
+}
+
+LogHash BlockTree::root(Hasher& h) const {
+  // The RFC 9162 split of [0, size) only meets aligned subtrees of at least one block and
+  // pieces of the partial block, so the loader is never called.
+  Loaded cache;
+  auto r = range(h, 0, size(), [](std::uint64_t) -> Result<std::vector<LogHash>> {
+    return make_error(Errc::internal, "BlockTree::root read a block");
+  }, cache);
+  if (!r) throw std::logic_error(r.error().message);
+  return *r;
+}
+
+Result<LogHash> BlockTree::root_at(Hasher& h, std::uint64_t n, const BlockLeaves& load) const {
+  Loaded cache;
+  return range(h, 0, n, load, cache);
+}
+
+// RFC 9162 §2.1.3.1, as Tree::inclusion_path.
+Result<std::vector<LogHash>> BlockTree::inclusion_path(Hasher& h, std::uint64_t m, std::uint64_t n,
+                                                       const BlockLeaves& load) const {
+  Loaded cache;
+  std::vector<LogHash> rev;
+  std::uint64_t begin = 0, end = n;
+  while (end - begin > 1) {
+    const std::uint64_t k = split(end - begin);
+    if (m - begin < k) {
+      TILLID_ASSIGN(LogHash x, range(h, begin + k, end, load, cache));
+      rev.push_back(x);
+      end = begin + k;
+    } else {
+      TILLID_ASSIGN(LogHash x, range(h, begin, begin + k, load, cache));
+      rev.push_back(x);
+      begin += k;
+    }
+  }
+  return std::vector<LogHash>(rev.rbegin(), rev.rend());
+}
+
+// RFC 9162 §2.1.4.1, as Tree::consistency_path.
+Result<std::vector<LogHash>> BlockTree::consistency_path(Hasher& h, std::uint64_t m, std::uint64_t n,
+                                                         const BlockLeaves& load) const {
+  Loaded cache;
+  std::vector<LogHash> rev;
+  if (m == 0 || m >= n) return rev;
+  std::uint64_t begin = 0, end = n;
+  bool whole = true;
+  for (;;) {
+    const std::uint64_t size = end - begin, mm = m - begin;
+    if (mm == size) {
+      if (!whole) {
+        TILLID_ASSIGN(LogHash x, range(h, begin, end, load, cache));
+        rev.push_back(x);
+      }
+      break;
+    }
+    const std::uint64_t k = split(size);
+    if (mm <= k) {
+      TILLID_ASSIGN(LogHash x, range(h, begin + k, end, load, cache));
+      rev.push_back(x);
+      end = begin + k;
+    } else {
+      TILLID_ASSIGN(LogHash x, range(h, begin, begin + k, load, cache));
+      rev.push_back(x);
+      begin += k;
+      whole = false;
+    }
+  }
+  return std::vector<LogHash>(rev.rbegin(), rev.rend());
 }
 
 }  // namespace tillid::merkle

@@ -49,6 +49,7 @@ struct Vault::State {
   detail::PublicKey signing_pk{};
   std::optional<detail::UnlockedKeys> keys;
   std::optional<AccessLog> log;  // <vault>/log, open while the vault is open
+  bool defer_checkpoints = false;  // the daemon signs on a timer instead (vault_log.cpp)
   // Recordings this process is writing now (recording.cpp): verify skips them, since their
   // objects are still growing; recovery never sees them (one writer process per vault).
   std::set<std::string> live_recordings;

@@ -147,8 +147,12 @@ class AccessLog {
   // Create a new, empty log in `dir` (created if absent; must not hold a log already).
   static Result<AccessLog> create(const std::filesystem::path& dir, AccessLogOptions options);
   // Open an existing log for appending (one writer per directory: an exclusive lock is held).
-  // A torn tail is cut and reported in recovery(); any other damage fails with Errc::corrupt.
-  // A version 1 entries file that passes every check is upgraded to version 2 in place.
+  // With a valid index (LOG-FORMAT.md §3.7) only the newest checkpoints' signatures and the
+  // entries of the last indexed block onwards are read: the rest is vouched for by the signed
+  // root the index hashes to (`verify_log` still checks everything). Otherwise every entry
+  // and checkpoint is checked and the index rebuilt. A torn tail is cut and reported in
+  // recovery(); any other damage fails with Errc::corrupt. A version 1 entries file that
+  // passes every check is upgraded to version 2 in place.
   static Result<AccessLog> open(const std::filesystem::path& dir, AccessLogOptions options);
 
   AccessLog(AccessLog&&) noexcept;
@@ -170,11 +174,16 @@ class AccessLog {
 
   // At unlock (LOG-FORMAT.md §3.4): authenticate every entry after the newest signed
   // checkpoint with `entry_key` (vault subkey 5); from now on appends carry a MAC under it.
-  // Entries without a valid MAC (written while locked, or not by the appliance) are
-  // quarantined in place: log_quarantined events by `by`'s actor naming them are appended as
-  // one batch before this returns, so the next checkpoint signs the flag with them. Returns
-  // the quarantined seqs (empty: the whole tail was adopted). No checkpoint is signed here.
+  // Entries this object appended itself since open() (e.g. while locked, without a MAC) are
+  // vouched for if the disk still holds them as written (compared per 256-entry block, the
+  // last block per entry). Anything else without a valid MAC (written while locked by an
+  // earlier process, or not by the appliance, or edited since) is quarantined in place:
+  // log_quarantined events by `by`'s actor naming them are appended as one batch before this
+  // returns, so the next checkpoint signs the flag with them. Returns the quarantined seqs
+  // (empty: the whole tail was adopted). No checkpoint is signed here.
   Result<std::vector<std::uint64_t>> authenticate_tail(Secret entry_key, const LogEvent& by);
+  // At lock: wipe the entry key; appends carry no MAC again until authenticate_tail.
+  void forget_entry_key();
 
   std::uint64_t size() const;  // durable entries
   LogHash root() const;        // RFC 9162 MTH of the durable entries
