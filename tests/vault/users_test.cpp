@@ -532,3 +532,26 @@ TEST_CASE("users: lock wipes the keys, is logged, and waits for a running record
   REQUIRE(report.ok());
   CHECK(report->clean());
 }
+
+TEST_CASE("users: lock forgets the log's entry key too, so an entry written while locked is not vouched for by a MAC",
+          "[users]") {
+  // LOG-FORMAT.md §3.4: while unlocked every entry carries a MAC under subkey 5. After lock()
+  // the key must be gone: an entry written then carries no MAC, so a later process (which did
+  // not write it itself) quarantines it at unlock instead of adopting it.
+  vt::TempDir t;
+  const fs::path dir = t.path() / "v";
+  create_with_admin(dir);
+  {
+    Vault v = open_unlocked(dir);
+    REQUIRE(v.log_event(LogAction::authz_decision, LogOutcome::ok, "op status").ok());  // MAC'd
+    REQUIRE(v.lock().ok());
+    REQUIRE(v.log_event(LogAction::authz_decision, LogOutcome::ok, "op lock").ok());  // no key: no MAC
+  }
+  { Vault v = open_unlocked(dir); }
+  auto all = log_entries(dir);
+  const auto quarantined = quarantined_ranges(all);
+  std::vector<std::string> q;
+  for (const auto& e : all)
+    if (in_ranges(quarantined, e.seq)) q.push_back(e.details);
+  CHECK(q == std::vector<std::string>{"op lock"});
+}

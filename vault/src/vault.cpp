@@ -363,6 +363,9 @@ Result<void> Vault::lock() {
     if (auto cp = s.log->sign_checkpoint(s.keys->signing_sk, s.signing_pk); !cp)
       logged = make_error(cp.error().code, "cannot sign an access-log checkpoint: " + cp.error().message);
   s.keys.reset();
+  // Every key includes the log's entry MAC key (subkey 5): entries written while locked carry
+  // no MAC again until the next unlock authenticates them (LOG-FORMAT.md §3.4).
+  s.log->forget_entry_key();
   if (!logged.ok())
     return make_error(logged.error().code, "the vault is locked, but its lock was not fully logged: " +
                                                logged.error().message);
