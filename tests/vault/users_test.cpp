@@ -555,3 +555,35 @@ TEST_CASE("users: lock forgets the log's entry key too, so an entry written whil
     if (in_ranges(quarantined, e.seq)) q.push_back(e.details);
   CHECK(q == std::vector<std::string>{"op lock"});
 }
+
+TEST_CASE("users: a roster put back while the vault was locked is refused at the next unlock of the same Vault",
+          "[users][attack]") {
+  // A daemon locks when idle and unlocks again in the same process; the roster swapped in
+  // between must not pass that unlock (the floor of FORMAT.md §8.4 rule 2).
+  vt::TempDir t;
+  const fs::path dir = t.path() / "v";
+  create_with_admin(dir);
+  {
+    Vault v = open_unlocked(dir);
+    add(v, new_user("sofie", Role::staff, 61001));
+  }
+  vt::Bytes old_roster, old_sig;
+  {
+    Meta m(dir);
+    old_roster = *m.get("roster");
+    old_sig = *m.get("roster_sig");
+  }
+  Vault v = open_unlocked(dir);
+  REQUIRE(v.revoke_user("sofie").ok());
+  REQUIRE(v.lock().ok());
+  {
+    Meta m(dir);
+    m.set("roster", old_roster);
+    m.set("roster_sig", old_sig);
+  }
+  auto u = v.unlock(pass(vt::kPass));
+  REQUIRE_FALSE(u.ok());
+  CHECK(u.error().code == Errc::corrupt);
+  CHECK(u.error().message.find("rolled back") != std::string::npos);
+  CHECK_FALSE(v.is_unlocked());
+}
