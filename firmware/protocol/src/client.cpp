@@ -114,6 +114,9 @@ Result<bool> ControlClient::send_input(const ByteSource& input) {
 Result<nlohmann::json> ControlClient::call(std::string_view op, const nlohmann::json& args, const ByteSource* input,
                                            Receiver* output) {
   if (!conn_) return make_error(Errc::io, "the connection to tillidd is closed");
+  // Data frames after a request that takes none would be a protocol error on the daemon's side.
+  if (const OpSpec* spec = find_op(op); input != nullptr && spec != nullptr && spec->input == Input::none)
+    return make_error(Errc::internal, std::string(op) + " takes no input stream");
   nlohmann::json request = make_request(op, args);
   auto frame = encode_json_frame(request);
   wipe_json(request);
