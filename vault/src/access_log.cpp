@@ -268,8 +268,11 @@ struct AccessLog::State {
   // Durable entries only (LOG-FORMAT.md §3.7): whole blocks by hash, the last one by leaf.
   merkle::BlockTree tree;
   // Offset of the first record of every block that has one; a block ends where the next
-  // begins (the last one at `end`).
-  std::vector<std::uint64_t> block_offsets;
+  // begins (the last one at `end`). Those of indexed blocks come from the index unchecked
+  // (§3.7): a wrong one is found, and all are recomputed once, when a block is read
+  // (mutable for that; under mu like the rest).
+  mutable std::vector<std::uint64_t> block_offsets;
+  mutable bool offsets_recomputed = false;
   std::uint64_t end = 0;             // durable file size
   // Entries from this seq on were appended by this object (not read from disk at open): the
   // tree holds what it wrote, so at unlock it can vouch for those still on disk as written
@@ -312,10 +315,55 @@ struct AccessLog::State {
     return std::pair{std::move(image), std::move(scan)};
   }
 
+  // Under mu: the records of block b, found where block_offsets says. If they are not the
+  // block's records (a wrong offset in the index), the offsets are recomputed from the file's
+  // framing, once; an edited entry is left for the caller's hash check to find.
+  Result<std::pair<std::vector<unsigned char>, logfmt::Scan>> read_block(merkle::Hasher& h, std::uint64_t b) const {
+    auto is_block = [&](const Result<std::pair<std::vector<unsigned char>, logfmt::Scan>>& r) {
+      if (!r) return false;
+      const auto& recs = r->second.records;
+      const std::uint64_t want = std::min<std::uint64_t>(merkle::kBlockLeaves, tree.size() - b * merkle::kBlockLeaves);
+      if (recs.size() != want) return false;
+      auto first = decode_log_entry(recs.front().payload);
+      return first && first->seq == b * merkle::kBlockLeaves;
+    };
+    auto r = read_from_block(h, b, block_end(b));
+    if (is_block(r) || offsets_recomputed) return r;
+    offsets_recomputed = true;
+    TILLID_TRY(recompute_offsets());
+    return read_from_block(h, b, block_end(b));
+  }
+
+  // Under mu: block_offsets from the framing of `entries` alone (lengths; checks and leaves
+  // are the block hashes' business), read in chunks so memory stays small.
+  Result<void> recompute_offsets() const {
+    constexpr std::uint64_t kChunk = 4 << 20;
+    const std::uint64_t frame = logfmt::frame_bytes(logfmt::kMacBytes);
+    std::vector<std::uint64_t> offs;
+    std::vector<unsigned char> buf;
+    std::uint64_t buf_at = 0, off = logfmt::kEntriesHeader.size(), seq = 0;
+    while (off < end) {
+      if (off + 4 > buf_at + buf.size()) {
+        buf_at = off;
+        TILLID_ASSIGN(buf, pread_range(entries_fd, off, std::min(end, off + kChunk), entries_path()));
+        if (buf.size() < 4) break;
+      }
+      const unsigned char* p = buf.data() + (off - buf_at);
+      const std::uint64_t n = (std::uint64_t{p[0]} << 24) | (std::uint64_t{p[1]} << 16) | (std::uint64_t{p[2]} << 8) | p[3];
+      if (seq % merkle::kBlockLeaves == 0) offs.push_back(off);
+      off += frame + n;
+      ++seq;
+    }
+    if (off != end || seq != tree.size())
+      return make_error(Errc::corrupt, "the access log changed under the running appliance; reopen it");
+    block_offsets = std::move(offs);
+    return {};
+  }
+
   // Under mu: the leaf hashes of complete block b as stored (BlockTree checks them).
   Result<std::vector<LogHash>> block_leaves(std::uint64_t b) const {
     merkle::Hasher h;
-    TILLID_ASSIGN(auto read, read_from_block(h, b, block_end(b)));
+    TILLID_ASSIGN(auto read, read_block(h, b));
     std::vector<LogHash> leaves;
     for (const auto& rec : read.second.records) leaves.push_back(rec.leaf);
     return leaves;
@@ -433,7 +481,7 @@ struct AccessLog::State {
   Result<std::vector<unsigned char>> read_entry(std::uint64_t seq) const {
     merkle::Hasher h;
     const std::uint64_t b = seq / merkle::kBlockLeaves;
-    TILLID_ASSIGN(auto read, read_from_block(h, b, block_end(b)));
+    TILLID_ASSIGN(auto read, read_block(h, b));
     const auto& recs = read.second.records;
     const std::uint64_t i = seq % merkle::kBlockLeaves;
     if (i >= recs.size()) return make_error(Errc::corrupt, "the access log changed under the running appliance; reopen it");
@@ -519,6 +567,7 @@ struct AccessLog::State {
   // The full path (no usable index, a version 1 file): every entry re-hashed and decoded,
   // every checkpoint verified, as the log always was; then the index is rebuilt.
   Result<void> open_full() {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> signed_at;  // checkpoint size, record offset
     tree = merkle::BlockTree();
     block_offsets.clear();
     latest.reset();
@@ -557,6 +606,7 @@ struct AccessLog::State {
       prev = c->size;
       latest = std::move(c).value();
       latest_at = cf.scan.records[k].offset;
+      signed_at.emplace_back(latest->size, latest_at);
     }
     std::optional<LogHash> root_at_latest;
     for (std::uint64_t i = 0; i < recs.size(); ++i) {
@@ -585,17 +635,21 @@ struct AccessLog::State {
     }
     // Only a log that passed every check above is upgraded: a damaged one stays byte for byte.
     if (ef.scan.version == 1) TILLID_TRY(upgrade_from_v1(recs));
-    return rebuild_index();
+    return rebuild_index(signed_at);
   }
 
   // LOG-FORMAT.md §3.7: the index of a log that just passed the full check, in place of
   // whatever was there (nothing, an old or wrong index), atomically as §3.6 replaces a file.
-  Result<void> rebuild_index() {
+  // Each block's record names the first checkpoint that covers it, as sign_checkpoint wrote it.
+  Result<void> rebuild_index(std::span<const std::pair<std::uint64_t, std::uint64_t>> signed_at) {
     const std::uint64_t blocks =
         latest ? std::min(tree.complete_blocks(), latest->size / merkle::kBlockLeaves) : 0;
     std::vector<unsigned char> image(logfmt::kIndexHeader.begin(), logfmt::kIndexHeader.end());
-    for (std::uint64_t b = 0; b < blocks; ++b)
-      logfmt::append_index_record(image, {tree.block_hash(b), block_end(b), latest_at});
+    std::size_t k = 0;
+    for (std::uint64_t b = 0; b < blocks; ++b) {
+      while (signed_at[k].first < (b + 1) * merkle::kBlockLeaves) ++k;  // the newest covers every block
+      logfmt::append_index_record(image, {tree.block_hash(b), block_end(b), signed_at[k].second});
+    }
     if (index_fd >= 0) {
       auto old = read_fd(index_fd, dir / "index");
       if (old && *old == image) {
@@ -711,7 +765,10 @@ Result<AccessLog> AccessLog::open(const fs::path& dir, AccessLogOptions options)
   if (v2 && st->index_fd >= 0) {
     TILLID_ASSIGN(fast, st->open_indexed());
   }
-  if (!fast) TILLID_TRY(st->open_full());
+  if (!fast) {
+    TILLID_TRY(st->open_full());
+    st->recovery.full_check = true;
+  }
   st->own_from = st->tree.size();
   return AccessLog(std::move(st));
 }
