@@ -90,7 +90,7 @@ TEST_CASE("audit report filters by item and writes an HTML page", "[cli][audit]"
   REQUIRE(v.tillid({"get", v.item_id, "-o", out.string()}).exit_code == 0);
   auto wrong = v.tmp / "wrong.txt";
   write_file(wrong, "nope\n");
-  run({tillid_program().string(), "--vault", v.vault.string(), "--passphrase-file", wrong.string(), "ls"});
+  v.as_with(TestUids::staff, wrong, {"ls"});
 
   auto j = nlohmann::json::parse(
       run({tillid_program().string(), "audit", "report", "--log", (v.vault / "log").string(), "--item",
@@ -103,8 +103,12 @@ TEST_CASE("audit report filters by item and writes an HTML page", "[cli][audit]"
   auto refused = nlohmann::json::parse(
       run({tillid_program().string(), "audit", "report", "--log", (v.vault / "log").string(), "--refused",
            "--format", "json"}).out);
-  REQUIRE(refused.size() == 1);
-  CHECK(refused[0]["action"] == "unlock");
+  // The client's `ls` met the locked daemon (refused: locked), then its unlock failed.
+  std::vector<std::string> refused_actions;
+  for (const auto& e : refused) refused_actions.push_back(e["action"]);
+  INFO(refused.dump(1));
+  CHECK(std::count(refused_actions.begin(), refused_actions.end(), "unlock") == 1);
+  CHECK(refused.size() <= 2);
 
   auto html = v.tmp / "report.html";
   auto r = run({tillid_program().string(), "audit", "report", "--log", (v.vault / "log").string(), "--key-file",

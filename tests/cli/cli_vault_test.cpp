@@ -1,5 +1,6 @@
-// The `tillid` command end to end: the demo flow, errors with their exit codes, tampering,
-// identifying values kept off argv, safe text output, global options anywhere.
+// The `tillid` command end to end, a client of the real daemon: the demo flow, errors with
+// their exit codes, tampering, identifying values and passphrases kept off argv, safe text
+// output, global options anywhere, roles enforced whatever the client.
 #include <poll.h>
 #include <pty.h>
 
@@ -51,17 +52,16 @@ TEST_CASE("a second key slot unlocks; the last slot cannot be removed", "[cli]")
   auto slots = v.json({"key", "ls"});
   REQUIRE(slots.size() == 2);
 
-  auto with_second = run({tillid_program().string(), "--vault", v.vault.string(), "--passphrase-file",
-                          second.string(), "case", "ls"});
+  // Each command meets a fresh, locked daemon: the client unlocks it with the file it is given.
+  auto with_second = v.as_with(TestUids::staff, second, {"case", "ls"});
+  INFO(with_second.err);
   CHECK(with_second.exit_code == 0);
 
   int first_slot = slots[0]["slot"];
-  REQUIRE(run({tillid_program().string(), "--vault", v.vault.string(), "--passphrase-file",
-               second.string(), "key", "remove", std::to_string(first_slot)}).exit_code == 0);
+  REQUIRE(v.as_with(TestUids::admin, second, {"key", "remove", std::to_string(first_slot)}).exit_code == 0);
   CHECK(v.tillid({"case", "ls"}).exit_code == 3);  // the removed passphrase no longer opens it
   int second_slot = slots[1]["slot"];
-  auto last = run({tillid_program().string(), "--vault", v.vault.string(), "--passphrase-file",
-                   second.string(), "key", "remove", std::to_string(second_slot)});
+  auto last = v.as_with(TestUids::admin, second, {"key", "remove", std::to_string(second_slot)});
   CHECK(last.exit_code == 2);
   CHECK(last.err.find("only one") != std::string::npos);
 }
@@ -74,15 +74,23 @@ TEST_CASE("errors are clear, have documented exit codes and change nothing", "[c
   SECTION("wrong passphrase") {
     auto wrong = v.tmp / "wrong.txt";
     write_file(wrong, "not the passphrase\n");
-    auto r = run({tillid_program().string(), "--vault", v.vault.string(), "--passphrase-file",
-                  wrong.string(), "ls"});
+    auto r = v.as_with(TestUids::staff, wrong, {"ls"});
     CHECK(r.exit_code == 3);
     CHECK(r.err.find("passphrase") != std::string::npos);
   }
-  SECTION("no passphrase and no terminal: refuses instead of prompting") {
-    auto r = run({tillid_program().string(), "--vault", v.vault.string(), "ls"});
-    CHECK(r.exit_code == 2);
+  SECTION("a locked daemon and no passphrase file: refused, saying how to unlock, never prompting") {
+    auto r = v.as_with(TestUids::staff, std::nullopt, {"ls"});
+    CHECK(r.exit_code == 3);
+    CHECK(r.err.find("tillid unlock") != std::string::npos);
     CHECK(r.err.find("--passphrase-file") != std::string::npos);
+    auto unlock = v.as_with(TestUids::staff, std::nullopt, {"unlock"});
+    CHECK(unlock.exit_code == 2);
+    CHECK(unlock.err.find("--passphrase-file") != std::string::npos);
+  }
+  SECTION("no daemon: a clear message and exit code 9") {
+    auto r = v.without_daemon({"ls"});
+    CHECK(r.exit_code == 9);
+    CHECK(r.err.find("cannot reach the daemon") != std::string::npos);
   }
   SECTION("missing input file") {
     auto r = v.tillid({"doc", "add", "--case", "C1", (v.tmp / "nope.pdf").string()});
@@ -124,11 +132,15 @@ TEST_CASE("a directory that is not a vault is refused and left untouched", "[cli
   TempDir tmp;
   write_file(tmp / "holiday.jpg", "not evidence");
   write_file(tmp / "pass.txt", "pw\n");
+  write_file(tmp / "tillidd.toml", "[control]\nsocket = \"" + (tmp / "control.sock").string() + "\"\n");
   const auto before = tree_fingerprint(tmp.path());
+  // The daemon refuses to serve it; a client then finds no daemon.
+  auto daemon = run({daemon_program().string(), "--vault", tmp.path().string(), "--config", (tmp / "tillidd.toml").string()});
+  CHECK(daemon.exit_code == 1);
+  CHECK(daemon.err.find("not a Tillid vault") != std::string::npos);
   auto r = run({tillid_program().string(), "--vault", tmp.path().string(), "--passphrase-file",
                 (tmp / "pass.txt").string(), "ls"});
-  CHECK(r.exit_code == 6);
-  CHECK(r.err.find("not a Tillid vault") != std::string::npos);
+  CHECK(r.exit_code == 9);
   auto init = run({tillid_program().string(), "--vault", tmp.path().string(), "--passphrase-file",
                    (tmp / "pass.txt").string(), "init", "--kdf", "minimum"});
   CHECK(init.exit_code != 0);
@@ -169,7 +181,8 @@ TEST_CASE("every command has --help", "[cli]") {
   for (std::vector<std::string> cmd : std::vector<std::vector<std::string>>{
            {}, {"init"}, {"key"}, {"key", "add"}, {"key", "remove"}, {"key", "ls"}, {"case"}, {"case", "add"},
            {"case", "ls"}, {"doc"}, {"doc", "add"}, {"ls"}, {"get"}, {"verify"}, {"record", "start"},
-           {"record", "mark"}}) {
+           {"record", "mark"}, {"unlock"}, {"lock"}, {"status"}, {"user"}, {"user", "add"}, {"user", "ls"},
+           {"user", "revoke"}}) {
     cmd.insert(cmd.begin(), tillid_program().string());
     cmd.push_back("--help");
     auto r = run(cmd);
@@ -196,7 +209,8 @@ TEST_CASE("identifying values are refused on the command line and read from --fi
            {"record", "start", "--case", "C1", "--interviewer", "Anne", "--source", "tone?duration=1"},
            {"record", "start", "--case", "C1", "--title", "Titelmarkoer", "--source", "tone?duration=1"},
            {"record", "mark", "a label"}}) {
-    auto r = v.tillid(cmd);
+    // No daemon at all: the command line is refused before anyone is asked.
+    auto r = v.without_daemon(cmd);
     INFO(cmd[0] << " " << cmd[1] << ": " << r.err);
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("no longer accepted") != std::string::npos);
@@ -205,13 +219,13 @@ TEST_CASE("identifying values are refused on the command line and read from --fi
   CHECK(tree_fingerprint(v.vault) == before);  // refused before the vault was even opened
 
   SECTION("no terminal and no --fields: a required value fails at once, naming --fields") {
-    auto r = v.tillid({"record", "start", "--case", "C1", "--source", "tone?duration=1"});
+    auto r = v.without_daemon({"record", "start", "--case", "C1", "--source", "tone?duration=1"});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("no terminal") != std::string::npos);
     CHECK(r.err.find("--fields") != std::string::npos);
     CHECK(tree_fingerprint(v.vault) == before);
     // Standard input at end (/dev/null in the test runner) is an error too, not a wait.
-    auto empty = v.tillid({"record", "start", "--case", "C1", "--fields", "-", "--source", "tone?duration=1"});
+    auto empty = v.without_daemon({"record", "start", "--case", "C1", "--fields", "-", "--source", "tone?duration=1"});
     CHECK(empty.exit_code == 2);
     CHECK(empty.err.find("standard input") != std::string::npos);
   }
@@ -227,8 +241,11 @@ TEST_CASE("identifying values are refused on the command line and read from --fi
     CHECK(v.json({"case", "ls"}).size() == 1);
   }
   SECTION("--fields - reads the document from standard input") {
-    PipedRun r(v.argv({"--json", "case", "add", "--number", "C2", "--municipality", "0101", "--fields", "-"}));
+    v.ensure_daemon();
+    PipedRun r(v.argv({"--json", "case", "add", "--number", "C2", "--municipality", "0101", "--fields", "-"}),
+               TestUids::staff);
     auto done = r.feed(R"({"child_name": "Navnmarkoer Qwxz", "cpr": "010203-9999", "notes": "n"})");
+    v.close();
     INFO(done.err);
     REQUIRE(done.exit_code == 0);
     auto c = nlohmann::json::parse(done.out);
@@ -244,7 +261,8 @@ TEST_CASE("/proc/PID/cmdline of a running case add or doc add holds no identifyi
   const std::string name = "Navnmarkoer Qwxz", cpr = "121212-1212", notes = "Notemarkoer 5e1", title = "Titelmarkoer 9d";
   // The commands block reading their fields from the pipe: they are running, and every
   // local user could read their arguments now.
-  PipedRun add_case(v.argv({"case", "add", "--number", "C1", "--municipality", "0101", "--fields", "-"}));
+  v.ensure_daemon();
+  PipedRun add_case(v.argv({"case", "add", "--number", "C1", "--municipality", "0101", "--fields", "-"}), TestUids::staff);
   std::string cmdline;
   for (int i = 0; i < 500 && cmdline.find("--fields") == std::string::npos; ++i) {
     cmdline = add_case.cmdline();
@@ -258,7 +276,7 @@ TEST_CASE("/proc/PID/cmdline of a running case add or doc add holds no identifyi
 
   auto doc = v.tmp / "doc.txt";
   write_file(doc, "x");
-  PipedRun add_doc(v.argv({"doc", "add", "--case", "C1", "--fields", "-", doc.string()}));
+  PipedRun add_doc(v.argv({"doc", "add", "--case", "C1", "--fields", "-", doc.string()}), TestUids::staff);
   cmdline.clear();
   for (int i = 0; i < 500 && cmdline.find("doc.txt") == std::string::npos; ++i) {
     cmdline = add_doc.cmdline();
@@ -267,6 +285,7 @@ TEST_CASE("/proc/PID/cmdline of a running case add or doc add holds no identifyi
   REQUIRE(cmdline.find("doc.txt") != std::string::npos);
   done = add_doc.feed(nlohmann::json{{"title", title}}.dump());
   REQUIRE(done.exit_code == 0);
+  v.close();
   CHECK(cmdline.find(title) == std::string::npos);
   CHECK(v.json({"case", "ls"})[0]["child_name"] == name);
   CHECK(v.json({"ls"})[0]["title"] == title);
@@ -327,38 +346,46 @@ TEST_CASE("control characters in titles and file names do not reach the terminal
 
 // Issue 10, class 10: `tillid ls --json`, `tillid init --passphrase-file F` as in git.
 TEST_CASE("global options work after the subcommand too", "[cli][options]") {
-  TempDir tmp;
-  const auto vault = (tmp / "vault").string(), pass = (tmp / "pass.txt").string();
-  write_file(pass, "correct horse battery staple\n");
+  CliVault v(CliOptions::kept());
+  const auto vault = v.vault.string(), pass = v.pass.string(), sock = v.socket.string();
   const auto t = tillid_program().string();
-  auto init = run({t, "init", "--kdf", "minimum", "--vault", vault, "--passphrase-file", pass});
-  INFO(init.err);
-  REQUIRE(init.exit_code == 0);
-  REQUIRE(run({t, "case", "add", "--number", "C1", "--municipality", "0101", "--vault", vault, "--passphrase-file",
-               pass, "--actor", "local:after-subcommand"}).exit_code == 0);
-  auto ls = run({t, "ls", "--json", "--vault", vault, "--passphrase-file", pass});
+  const int staff = TestUids::staff;
+  auto add = run({t, "case", "add", "--number", "C1", "--municipality", "0101", "--vault", vault, "--socket", sock,
+                  "--passphrase-file", pass}, {}, staff);
+  INFO(add.err);
+  REQUIRE(add.exit_code == 0);
+  auto ls = run({t, "ls", "--json", "--socket", sock, "--passphrase-file", pass}, {}, staff);
   INFO(ls.err);
   REQUIRE(ls.exit_code == 0);
   CHECK(nlohmann::json::parse(ls.out).is_array());
   // Nested subcommands, and global options split either side of the subcommand.
-  auto keys = run({t, "--vault", vault, "key", "ls", "--json", "--passphrase-file", pass});
+  auto keys = run({t, "--socket", sock, "key", "ls", "--json", "--passphrase-file", pass});
   REQUIRE(keys.exit_code == 0);
   CHECK(nlohmann::json::parse(keys.out).size() == 1);
-  auto cases = run({t, "case", "ls", "--passphrase-file", pass, "--json", "--vault", vault});
+  auto cases = run({t, "case", "ls", "--passphrase-file", pass, "--json", "--socket", sock}, {}, staff);
   REQUIRE(cases.exit_code == 0);
-  CHECK(nlohmann::json::parse(cases.out)[0]["creator"] == "local:after-subcommand");
+  // The daemon names the user from the connection's uid; nobody says who they are any more.
+  CHECK(nlohmann::json::parse(cases.out)[0]["creator"] == "staff1");
+  CHECK(run({t, "case", "ls", "--socket", sock, "--actor", "local:someone-else"}, {}, staff).exit_code == 2);
+  // The socket from the environment, as TILLID_SOCKET.
+  auto env = run({t, "--json", "status"}, {"TILLID_SOCKET=" + sock}, staff);
+  INFO(env.err);
+  REQUIRE(env.exit_code == 0);
+  CHECK(nlohmann::json::parse(env.out)["user"]["name"] == "staff1");
   // A subcommand's own options still belong to it, and unknown ones are still errors.
-  CHECK(run({t, "ls", "--frobnicate", "--vault", vault, "--passphrase-file", pass}).exit_code == 2);
+  CHECK(run({t, "ls", "--frobnicate", "--socket", sock, "--passphrase-file", pass}, {}, staff).exit_code == 2);
 }
 
 // Issue 10, class 8: at a terminal the values are asked for, and what is typed is not shown.
 TEST_CASE("at a terminal, identifying values are asked for without echo", "[cli][argv][tty]") {
   CliVault v;
+  v.ensure_daemon();
   const auto argv = v.argv({"case", "add", "--number", "C1", "--municipality", "0101"});
   int master = -1;
   const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
   REQUIRE(pid >= 0);
   if (pid == 0) {
+    become_uid(static_cast<int>(TestUids::staff));
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -389,6 +416,7 @@ TEST_CASE("at a terminal, identifying values are asked for without echo", "[cli]
   read_until("\x01 never shown: read to the end");  // until the program closes the terminal
   CHECK(wait_exit(pid) == 0);
   ::close(master);
+  v.close();
   INFO(screen);
   CHECK(screen.find("Navnmarkoer") == std::string::npos);
   CHECK(screen.find("121212-1212") == std::string::npos);

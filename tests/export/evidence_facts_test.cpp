@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_fixture.hpp"
+#include "tillid/vault.hpp"
 
 using namespace tillid::test;
 using ojson = nlohmann::ordered_json;
@@ -245,7 +246,7 @@ TEST_CASE("a recording's interviewer removed fails verify and export", "[facts][
   REQUIRE(v.tillid({"case", "add", "--number", "BH-REC-0001", "--municipality", "0101"}).exit_code == 0);
   // The identifying values of a recording (interviewer) go in the way `record start` takes them.
   auto rec = v.tillid({"--json", "record", "start", "--case", "BH-REC-0001", "--fields", v.fields({{"interviewer", "Anne Jensen"}}),
-                       "--source", "tone?duration=1"});
+                       "--source", "tone?duration=1", "--wait"});
   INFO(rec.err);
   REQUIRE(rec.exit_code == 0);
   const std::string id = nlohmann::json::parse(rec.out)["id"];
@@ -260,30 +261,46 @@ namespace {
 
 // A copy of the committed pre-v3 vault (tests/vectors/vault/README.md: made by the release
 // before manifest v3; schema 2, v1/v2 item signatures, unsigned cases, log born "vault format 1").
-struct LegacyVault {
-  TempDir tmp;
-  fs::path vault = tmp / "vault";
+// It predates the users roster (FORMAT.md §8), so the daemon would serve nobody: just before
+// the first daemon starts (after whatever the test did to the closed vault), the vault library
+// itself unlocks it, which runs the upgrade, and enrols root as admin, staff1 and auditor1.
+struct LegacyVault : CliVault {
   fs::path db = vault / "vault.db";
-  fs::path pass = tmp / "pass.txt";
   const std::string doc_one = "479659bab0fb2bf2a1a1390b41b7b0ac";   // case BH-LEGACY-1
   const std::string doc_two = "36fe1752a385580cee242361e8886ebe";   // case BH-LEGACY-2
   const std::string recording = "ae518c9537ab7ca6f6654d03af39be71";  // case BH-LEGACY-1
   const std::string case_one = "568969e127895242aa5d7dacfef6c988";
 
-  LegacyVault() {
+  LegacyVault() : CliVault(legacy_options(this)) {
     const fs::path src = fs::path(TILLID_SOURCE_DIR) / "tests/vectors/vault";
     fs::copy(src / "legacy-v2-vault", vault, fs::copy_options::recursive);
+    fs::remove(pass);
     fs::copy_file(src / "legacy-v2-vault.pass", pass);
+    ::chmod(pass.c_str(), 0644);
     for (const char* d : {"tmp", "run"}) fs::create_directories(vault / d);
     // git keeps no modes: give the copy the modes a vault has (FORMAT.md §1).
     for (const auto& e : fs::recursive_directory_iterator(vault))
       fs::permissions(e.path(), e.is_directory() ? fs::perms::owner_all : fs::perms::owner_read | fs::perms::owner_write);
     fs::permissions(vault, fs::perms::owner_all);
   }
-  RunResult tillid(std::vector<std::string> args) const {
-    std::vector<std::string> a{tillid_program().string(), "--vault", vault.string(), "--passphrase-file", pass.string()};
-    a.insert(a.end(), args.begin(), args.end());
-    return run(a);
+
+  static CliOptions legacy_options(LegacyVault* self) {
+    CliOptions o;
+    o.init = false;
+    o.before_first_daemon = [self] { self->enrol_offline(); };
+    return o;
+  }
+
+  void enrol_offline() const {
+    auto v = tillid::Vault::open(vault, tillid::Actor{"root", "admin"});
+    REQUIRE(v.ok());
+    auto p = read_file(pass);
+    while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
+    // A refused unlock (a test's rollback) leaves the vault to the daemon to refuse as well.
+    if (!v->unlock(tillid::passphrase_from(p)).ok()) return;
+    REQUIRE(v->add_user({"root", tillid::Role::admin, static_cast<unsigned>(::getuid()), ""}).ok());
+    REQUIRE(v->add_user({"staff1", tillid::Role::staff, TestUids::staff, ""}).ok());
+    REQUIRE(v->add_user({"auditor1", tillid::Role::auditor, TestUids::auditor, ""}).ok());
   }
 };
 

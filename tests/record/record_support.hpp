@@ -1,5 +1,6 @@
-// Helpers for the recording tests: a CLI vault with a case, a background `tillid record
-// start`, WAV reading, and audio comparisons (duration, RMS envelope correlation).
+// Helpers for the recording tests: a CLI vault with a case and one daemon for the whole test,
+// a background `tillid record start --wait` (the client that shows a recording until it
+// ends), WAV reading, and audio comparisons (duration, RMS envelope correlation).
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -32,11 +33,16 @@ inline void shell_ok(const std::string& cmd) {
   REQUIRE(r.exit_code == 0);
 }
 
+// One daemon for the test (recordings live in it); `extra_config` for tillidd (e.g. a mirror).
 struct RecVault : CliVault {
-  RecVault() { REQUIRE(tillid({"case", "add", "--number", "C1", "--municipality", "0101"}).exit_code == 0); }
+  explicit RecVault(const std::string& extra_config = "") : CliVault(CliOptions::kept(extra_config)) {
+    REQUIRE(tillid({"case", "add", "--number", "C1", "--municipality", "0101"}).exit_code == 0);
+  }
 };
 
-// `tillid record start` running in the background; stdout/stderr go to files.
+// `tillid record start --wait` running in the background as staff: it prints "Recording item
+// <id>" once capture runs, status lines and alarms while it lasts, and the sealed item at the
+// end; stdout/stderr go to files.
 struct Background {
   pid_t pid = -1;
   fs::path out, err;
@@ -47,8 +53,9 @@ struct Background {
     err = v.tmp / (name + ".err");
     fs::remove(out);
     fs::remove(err);
-    args.insert(args.begin(), {"--json", "record", "start"});
-    pid = spawn(v.argv(args), out, err);
+    args.insert(args.begin(), {"--json", "record", "start", "--wait"});
+    v.ensure_daemon();
+    pid = spawn(v.argv(args), out, err, {}, -1, static_cast<int>(TestUids::staff));
   }
   ~Background() {
     if (!exit_code) {

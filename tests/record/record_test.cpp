@@ -1,6 +1,8 @@
-// `tillid record`, end to end through the real binary: Danish speech in, the same speech out
-// of the vault; no plaintext on disk at any time; bookmarks over the control socket; alarms;
-// the mirror; a bad source changes nothing; a version 1 schema is upgraded.
+// `tillid record`, end to end through the real client and daemon: Danish speech in (a WAV the
+// client streams), the same speech out of the vault; no plaintext on disk at any time;
+// bookmarks from other clients; alarms; the mirror; a bad source changes nothing; a version 1
+// schema is upgraded; other commands run while a recording does, and the recording outlives
+// the client that started it.
 #include <sys/resource.h>
 
 #include <cmath>
@@ -104,20 +106,27 @@ TEST_CASE("Danish speech recorded from a WAV comes back as the same speech", "[r
   CHECK(verify.exit_code == 0);
 }
 
+// The daemon's mirror directory (CONFIG.md [recording] mirror_dir): made before the daemon starts.
+static std::string mirror_config(const fs::path& dir) {
+  fs::create_directories(dir);
+  return "[recording]\nmirror_dir = \"" + dir.string() + "\"\n";
+}
+
 TEST_CASE("no plaintext audio, Ogg stream or title ever reaches the disk", "[record][privacy]") {
-  RecVault v;
+  TempDir mirror_root;
+  const fs::path mirror = mirror_root / "mirror";
+  RecVault v(mirror_config(mirror));
   const std::string pcm_marker = "\x11\x7a\x33\x5c\x55\x3e\x77\x20\x19\x6b\x2d\x41\x61\x0f\x03\x72";
   const fs::path wav = make_speech(v, pcm_marker);
   const std::string title = "Titelmarkoer-7f3a9c";
   const std::string interviewer = "Interviewermarkoer-2b8e";
-  fs::create_directory(v.tmp / "mirror");
   auto r = v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", interviewer}, {"title", title}}), "--source",
-                     "wav:" + wav.string(), "--mirror", (v.tmp / "mirror").string()});
+                     "wav:" + wav.string()});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   const std::vector<std::string> needles{pcm_marker + pcm_marker, "OggS", "OpusHead", "OpusTags", title, interviewer};
   require_no_plaintext(v.vault, needles);
-  require_no_plaintext(v.tmp / "mirror", needles);
+  require_no_plaintext(mirror, needles);
 
   // And during a live recording (realtime tone), including the SQLite WAL while it is open.
   Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", interviewer}, {"title", title}}), "--source", "tone?realtime=1"});
@@ -162,7 +171,6 @@ TEST_CASE("bookmarks made while recording are stored sealed and logged without t
   auto late = v.tillid({"record", "mark", "--fields", v.fields({{"label", "too late"}})});
   CHECK(late.exit_code == 4);
   CHECK(late.err.find("no recording is running") != std::string::npos);
-  CHECK(!fs::exists(v.vault / "run" / "record.sock"));
 
   auto s = show(v, id);
   REQUIRE(s["bookmarks"].size() == 2);
@@ -223,27 +231,33 @@ TEST_CASE("silence and clipping alarms are reported by status and the foreground
 }
 
 TEST_CASE("the mirror directory holds the same encrypted chunks", "[record][mirror]") {
-  RecVault v;
-  fs::create_directory(v.tmp / "mirror");
+  TempDir mirror_root;
+  const fs::path mirror = mirror_root / "mirror";
+  RecVault v(mirror_config(mirror));
   auto r = v.tillid({"--json", "record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source",
-                     "tone?duration=5", "--mirror", (v.tmp / "mirror").string()});
+                     "tone?duration=5", "--wait"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   const std::string id = nlohmann::json::parse(r.out)["id"];
-  const fs::path primary = v.vault / "objects" / id, mirror = v.tmp / "mirror" / (id + ".tillid-object");
-  REQUIRE(fs::exists(mirror));
-  CHECK(read_file(mirror) == read_file(primary));
-  CHECK((fs::status(mirror).permissions() & fs::perms::group_all) == fs::perms::none);
-  // A missing mirror directory is refused before anything is created.
-  auto bad = v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", "tone?duration=1",
-                       "--mirror", (v.tmp / "no-such-dir").string()});
+  const fs::path primary = v.vault / "objects" / id, mirror_copy = mirror / (id + ".tillid-object");
+  REQUIRE(fs::exists(mirror_copy));
+  CHECK(read_file(mirror_copy) == read_file(primary));
+  CHECK((fs::status(mirror_copy).permissions() & fs::perms::group_all) == fs::perms::none);
+  // A mirror directory gone missing is refused before anything is created.
+  fs::rename(mirror, mirror_root / "moved");
+  auto bad = v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source",
+                       "tone?duration=1"});
   CHECK(bad.exit_code == 4);
   CHECK(v.json({"ls"}).size() == 1);
+  // A client cannot name a daemon-side directory: the option is gone.
+  CHECK(v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source",
+                  "tone?duration=1", "--mirror", mirror_root.path().string()}).exit_code == 2);
 }
 
 TEST_CASE("a bad source is a clear error before anything is created", "[record][errors]") {
   RecVault v;
-  const auto before = tree_fingerprint(v.vault);
+  v.close();  // fingerprints of a closed vault (an open SQLite database has its -shm index)
+  const auto before = tree_fingerprint(v.vault, "log");
   for (const std::string& spec : {std::string("wav:") + (v.tmp / "missing.wav").string(), std::string("alsa:hw:97,0"),
                                   std::string("bogus:thing")}) {
     auto r = v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", spec});
@@ -251,8 +265,9 @@ TEST_CASE("a bad source is a clear error before anything is created", "[record][
     CHECK(r.exit_code != 0);
     CHECK(r.err.find("cannot open the audio source") != std::string::npos);
   }
-  // Not a byte changed: no item, no object, no control socket, not even a log entry.
-  CHECK(tree_fingerprint(v.vault) == before);
+  // Not a byte changed but the log (the daemon records each attempt): no item, no object.
+  v.close();
+  CHECK(tree_fingerprint(v.vault, "log") == before);
   CHECK(fs::is_empty(v.vault / "objects"));
   CHECK(v.json({"ls"}).empty());
   // Control commands with no recording running.
@@ -268,6 +283,7 @@ TEST_CASE("a version 1 vault is upgraded to the current schema when opened", "[r
   RecVault v;
   write_random_file(v.tmp / "doc.bin", 5000, 3);
   REQUIRE(v.tillid({"doc", "add", "--case", "C1", (v.tmp / "doc.bin").string()}).exit_code == 0);
+  v.close();  // the attacker edits the database of a stopped appliance
   // Turn it back into exactly the version 1 schema (FORMAT.md §4).
   shell_ok("sqlite3 " + q(v.vault / "vault.db") +
            " 'ALTER TABLE items DROP COLUMN interviewer; ALTER TABLE items DROP COLUMN duration_ms; "
@@ -284,11 +300,12 @@ TEST_CASE("a version 1 vault is upgraded to the current schema when opened", "[r
   CHECK(shell("sqlite3 " + q(v.vault / "vault.db") + " 'SELECT version FROM schema_version'").out == "4\n");
 }
 
-// Issue 10, class 7: a core of `record start` held the child's name, the interviewer, the
-// title and Ogg pages. The recorder turns core dumps off first thing.
+// Issue 10, class 7: a core of the recorder held the child's name, the interviewer, the title
+// and Ogg pages. The daemon, which now records, turns core dumps off first thing; so does the
+// client.
 TEST_CASE("a running recording cannot dump core: RLIMIT_CORE 0 and SIGQUIT leaves no core", "[record][core]") {
-  // Give the recorder every chance to dump: the most core limit we may (it inherits ours), so
-  // only its own setrlimit can make /proc/PID/limits say 0.
+  // Give the daemon and client every chance to dump: the most core limit we may (they inherit
+  // ours), so only their own setrlimit can make /proc/PID/limits say 0.
   rlimit lim{};
   REQUIRE(::getrlimit(RLIMIT_CORE, &lim) == 0);
   const rlimit saved = lim;
@@ -302,30 +319,29 @@ TEST_CASE("a running recording cannot dump core: RLIMIT_CORE 0 and SIGQUIT leave
   rec.wait_started();
 
   // /proc/PID/limits: "Max core file size   0   0   bytes".
-  const std::string limits = rec.proc_file("limits");
-  const auto line_at = limits.find("Max core file size");
-  REQUIRE(line_at != std::string::npos);
-  std::istringstream line(limits.substr(line_at + std::string("Max core file size").size()));
-  std::string soft, hard;
-  line >> soft >> hard;
-  CHECK(soft == "0");
-  CHECK(hard == "0");
-  // PR_SET_DUMPABLE 0 makes the kernel give /proc/PID to root, which a non-root test sees.
-  if (::getuid() != 0) {
-    struct stat st{};
-    REQUIRE(::stat(("/proc/" + std::to_string(rec.pid)).c_str(), &st) == 0);
-    CHECK(st.st_uid == 0);
-  }
+  auto core_limit = [](pid_t pid) {
+    const std::string limits = read_file("/proc/" + std::to_string(pid) + "/limits");
+    const auto line_at = limits.find("Max core file size");
+    REQUIRE(line_at != std::string::npos);
+    std::istringstream line(limits.substr(line_at + std::string("Max core file size").size()));
+    std::string soft, hard;
+    line >> soft >> hard;
+    return soft + " " + hard;
+  };
+  const pid_t daemon = v.daemon->pid();
+  CHECK(core_limit(daemon) == "0 0");
+  CHECK(core_limit(rec.pid) == "0 0");
 
   const fs::path cwd = fs::current_path();
-  REQUIRE(::kill(rec.pid, SIGQUIT) == 0);
-  const int status = rec.wait_status();
+  REQUIRE(::kill(daemon, SIGQUIT) == 0);
+  const int status = v.daemon->wait_status();
   REQUIRE(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGQUIT);
   CHECK(!WCOREDUMP(status));  // the kernel's own word that no core was written anywhere
   CHECK(!fs::exists(cwd / "core"));
-  CHECK(!fs::exists(cwd / ("core." + std::to_string(rec.pid))));
-  // What was stored is recovered at the next unlock as usual.
+  CHECK(!fs::exists(cwd / ("core." + std::to_string(daemon))));
+  CHECK(rec.wait() != 0);  // the client lost its daemon
+  // What was stored is recovered at the next start and unlock as usual.
   CHECK(v.tillid({"verify"}).exit_code == 0);
 }
 
@@ -343,7 +359,7 @@ TEST_CASE("/proc/PID/cmdline of a running recording and bookmark holds no identi
   CHECK(cmdline.find(title) == std::string::npos);
 
   // The label from standard input; the mark command blocks on it, so it is inspected running.
-  PipedRun mark(v.argv({"--json", "record", "mark", "--fields", "-"}));
+  PipedRun mark(v.argv({"--json", "record", "mark", "--fields", "-"}), TestUids::staff);
   std::string mark_cmdline;
   for (int i = 0; i < 500 && mark_cmdline.find("mark") == std::string::npos; ++i) {
     mark_cmdline = mark.cmdline();
@@ -362,4 +378,62 @@ TEST_CASE("/proc/PID/cmdline of a running recording and bookmark holds no identi
   CHECK(s["title"] == title);
   REQUIRE(s["bookmarks"].size() == 1);
   CHECK(s["bookmarks"][0]["label"] == label);
+}
+
+// Issue 11: the recording belongs to the daemon, so the vault is not tied up by the process
+// that records (before, a second command failed while `record start` held the vault).
+TEST_CASE("other tillid commands work while a recording runs", "[record][daemon]") {
+  RecVault v;
+  Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", "tone?realtime=1"});
+  const std::string id = rec.wait_started();
+  write_random_file(v.tmp / "during.bin", 100000, 11);
+  auto doc = v.json({"doc", "add", "--case", "C1", (v.tmp / "during.bin").string()});
+  CHECK(doc["size"] == 100000);
+  REQUIRE(v.tillid({"case", "add", "--number", "C2", "--municipality", "0101"}).exit_code == 0);
+  CHECK(v.json({"case", "ls"}).size() == 2);
+  auto out = v.tmp / "during-out.bin";
+  REQUIRE(v.tillid({"get", doc["id"], "-o", out.string()}).exit_code == 0);
+  CHECK(read_file(out) == read_file(v.tmp / "during.bin"));
+  auto status = v.json({"status"});
+  CHECK(status["recording"]["item_id"] == id);
+  CHECK(v.json({"record", "status"})["item_id"] == id);
+  CHECK(v.json({"ls"}).size() == 1);  // the document; the recording joins the list once sealed
+  REQUIRE(v.tillid({"record", "stop"}).exit_code == 0);
+  REQUIRE(rec.wait() == 0);
+  auto sealed = nlohmann::json::parse(read_file(rec.out));
+  CHECK(sealed["id"] == id);
+  CHECK(sealed["interrupted"] == false);
+  CHECK(v.tillid({"verify"}).exit_code == 0);
+}
+
+TEST_CASE("a recording survives its client being killed", "[record][daemon]") {
+  RecVault v;
+  std::string id;
+  {
+    Background rec(v, {"--case", "C1", "--fields", v.fields({{"interviewer", "A"}}), "--source", "tone?realtime=1"});
+    id = rec.wait_started();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    ::kill(rec.pid, SIGKILL);
+    CHECK(rec.wait() == -1);
+  }
+  auto before = v.json({"record", "status"});
+  CHECK(before["item_id"] == id);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto later = v.json({"record", "status"});
+  CHECK(later["item_id"] == id);
+  CHECK(later["elapsed_ms"].get<std::int64_t>() >= before["elapsed_ms"].get<std::int64_t>() + 1000);
+  // A plain `start` (no --wait) returns once capture runs, too; a second one is refused.
+  CHECK(v.tillid({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "B"}}), "--source",
+                  "tone?realtime=1"}).exit_code == 7);
+  auto stop = v.json({"record", "stop"});
+  CHECK(stop["id"] == id);
+  CHECK(stop["interrupted"] == false);
+  CHECK(stop["duration_ms"].get<std::int64_t>() >= 2500);
+  auto started = v.json({"record", "start", "--case", "C1", "--fields", v.fields({{"interviewer", "B"}}), "--source",
+                         "tone?realtime=1,duration=1"});
+  CHECK(started["state"] == "recording");
+  for (int i = 0; i < 100 && v.tillid({"record", "status"}).exit_code == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(v.json({"ls"}).size() == 2);
+  CHECK(v.tillid({"verify"}).exit_code == 0);
 }

@@ -36,14 +36,20 @@ TEST_CASE("weak key slots are refused outside the test mode", "[vault][keyslots]
     CHECK_FALSE(fs::exists(tmp / "v"));
   }
   SECTION("key add with the minimum KDF cost or a short passphrase") {
-    CliVault v;  // made in the test mode
+    CliVault v(CliOptions::kept());  // made in the test mode
     auto before = v.json({"key", "ls"}).size();
-    auto weak = tillid_strict(v.vault, v.pass, {"key", "add", "--label", "weak", "--kdf", "minimum",
-                                                "--new-passphrase-file", (tmp / "long.txt").string()});
+    // The daemon decides: one started as a release build would run it.
+    v.close();
+    const std::string weak_kdf = std::getenv("TILLID_TEST_WEAK_KDF") ? std::getenv("TILLID_TEST_WEAK_KDF") : "";
+    ::unsetenv("TILLID_TEST_WEAK_KDF");
+    v.ensure_daemon();
+    if (!weak_kdf.empty()) ::setenv("TILLID_TEST_WEAK_KDF", weak_kdf.c_str(), 1);
+    auto weak = v.tillid({"key", "add", "--label", "weak", "--kdf", "minimum", "--new-passphrase-file",
+                          (tmp / "long.txt").string()});
     CHECK(weak.exit_code != 0);
     CHECK(weak.err.find("interactive") != std::string::npos);
-    auto short_pass = tillid_strict(v.vault, v.pass, {"key", "add", "--label", "short", "--kdf", "interactive",
-                                                      "--new-passphrase-file", (tmp / "short.txt").string()});
+    auto short_pass = v.tillid({"key", "add", "--label", "short", "--kdf", "interactive",
+                                "--new-passphrase-file", (tmp / "short.txt").string()});
     CHECK(short_pass.exit_code != 0);
     CHECK(short_pass.err.find("at least 12") != std::string::npos);
     CHECK(v.json({"key", "ls"}).size() == before);
@@ -62,8 +68,7 @@ TEST_CASE("every unlock logs which key slot opened the vault", "[vault][keyslots
   write_file(second, "another officer's passphrase\n");
   REQUIRE(v.tillid({"key", "add", "--label", "second", "--kdf", "minimum", "--new-passphrase-file",
                     second.string()}).exit_code == 0);
-  auto with_second = run({tillid_program().string(), "--vault", v.vault.string(), "--passphrase-file",
-                          second.string(), "ls"});
+  auto with_second = v.as_with(TestUids::staff, second, {"ls"});  // a fresh, locked daemon
   REQUIRE(with_second.exit_code == 0);
   REQUIRE(v.tillid({"ls"}).exit_code == 0);
   auto unlocks = log_entries(v, LogAction::unlock, LogOutcome::ok);

@@ -17,7 +17,7 @@ TEST_CASE("vault files are 0600 and directories 0700 under umask 000", "[vault][
     Background rec(v, recording_args(v));
     rec.wait_started();
     std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-    ::kill(rec.pid, SIGKILL);  // leaves tmp/ and run/ work for recovery, which rewrites the object
+    v.daemon->kill9();  // leaves tmp/ and run/ work for recovery, which rewrites the object
     rec.wait();
   }
   REQUIRE(v.tillid({"verify"}).exit_code == 0);

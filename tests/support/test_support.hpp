@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -77,10 +78,26 @@ inline void write_file(const fs::path& p, const std::string& data) {
   out << data;
 }
 
-// Starts argv[0] (a path) with stdin from /dev/null (or `in_fd`) and stdout/stderr to files.
-// Returns the child's pid.
+// A uid to run a child as (tests run as root, which the daemon tests' roles need), or -1 for
+// the test's own.
+inline constexpr int kSameUid = -1;
+
+// In a forked child: become `uid` (its own group, no supplementary groups) for good.
+inline void become_uid(int uid) {
+  if (uid < 0) return;
+  const auto id = static_cast<unsigned>(uid);
+  if (::setgroups(0, nullptr) != 0 || ::setresgid(id, id, id) != 0 || ::setresuid(id, id, id) != 0) {
+    static const char msg[] = "test harness: cannot switch uid (these tests need root)\n";
+    [[maybe_unused]] auto w = ::write(2, msg, sizeof msg - 1);
+    ::_exit(126);
+  }
+}
+
+// Starts argv[0] (a path) with stdin from /dev/null (or `in_fd`) and stdout/stderr to files,
+// as `as_uid` if given (the output files are opened before the switch). Returns the pid.
 inline pid_t spawn(const std::vector<std::string>& argv, const fs::path& out_file,
-                   const fs::path& err_file, const std::vector<std::string>& extra_env = {}, int in_fd = -1) {
+                   const fs::path& err_file, const std::vector<std::string>& extra_env = {}, int in_fd = -1,
+                   int as_uid = kSameUid) {
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
@@ -91,6 +108,7 @@ inline pid_t spawn(const std::vector<std::string>& argv, const fs::path& out_fil
     ::dup2(out, 1);
     ::dup2(err, 2);
     ::setsid();  // no controlling terminal: the program must never prompt
+    become_uid(as_uid);
     for (const auto& e : extra_env) ::putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -114,12 +132,13 @@ inline int wait_exit(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// Runs a program to completion, capturing stdout and stderr.
-inline RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
+// Runs a program to completion (as `as_uid` if given), capturing stdout and stderr.
+inline RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+                     int as_uid = kSameUid) {
   static int counter = 0;
   fs::path scratch = fs::temp_directory_path() /
                      ("tillid-run-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-  pid_t pid = spawn(argv, scratch.string() + ".out", scratch.string() + ".err", env);
+  pid_t pid = spawn(argv, scratch.string() + ".out", scratch.string() + ".err", env, -1, as_uid);
   RunResult r;
   r.exit_code = wait_exit(pid);
   r.out = read_file(scratch.string() + ".out");
@@ -136,7 +155,7 @@ struct PipedRun {
   int stdin_w = -1;
   fs::path out, err;
 
-  explicit PipedRun(const std::vector<std::string>& argv) {
+  explicit PipedRun(const std::vector<std::string>& argv, int as_uid = kSameUid) {
     static int counter = 0;
     const fs::path scratch = fs::temp_directory_path() /
                              ("tillid-piped-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
@@ -144,7 +163,7 @@ struct PipedRun {
     err = scratch.string() + ".err";
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    pid = spawn(argv, out, err, {}, fds[0]);  // dup2 onto 0 clears close-on-exec there only
+    pid = spawn(argv, out, err, {}, fds[0], as_uid);  // dup2 onto 0 clears close-on-exec there only
     ::close(fds[0]);
     stdin_w = fds[1];
   }

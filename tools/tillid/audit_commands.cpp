@@ -1,5 +1,8 @@
 // `tillid audit ...`: what an auditor does. Needs no passphrase and no content key: the log
-// directory and the appliance's verifier key are enough (LOG-FORMAT.md).
+// directory and the appliance's verifier key are enough (LOG-FORMAT.md). With --log DIR it
+// runs offline; without, it fetches a copy of the log from the daemon (audit.log) into a
+// private temporary directory and runs the very same code on it, so the auditor's verdict
+// never rests on the appliance's word. `audit key` and `audit checkpoint` are requests.
 #include <ctime>
 #include <fstream>
 #include <iomanip>
@@ -8,15 +11,13 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "daemon_link.hpp"
+#include "export_dir.hpp"
 #include "output.hpp"
 #include "tillid/access_log.hpp"
 
 namespace tillid::cli {
 namespace {
-
-// `audit verify`: no tampering found, but the signed log quarantines entries the appliance
-// could not authenticate (LOG-FORMAT.md §3.4). Listed in `tillid --help`'s exit codes.
-constexpr int kLogQuarantined = 8;
 
 std::string ranges_text(std::span<const LogSeqRange> ranges) {
   std::string s;
@@ -26,13 +27,13 @@ std::string ranges_text(std::span<const LogSeqRange> ranges) {
 }
 
 struct LogSource {
-  std::filesystem::path log_dir;           // --log, else <vault>/log
+  std::filesystem::path log_dir;           // --log, else a copy fetched from the daemon
   std::optional<std::string> key;           // --key
   std::optional<std::filesystem::path> key_file;
 };
 
 void add_log_options(CLI::App* cmd, LogSource& src) {
-  cmd->add_option("--log", src.log_dir, "Access-log directory (default: the vault's log/)");
+  cmd->add_option("--log", src.log_dir, "Access-log directory, checked offline (default: a copy fetched from the daemon)");
 }
 void add_key_options(CLI::App* cmd, LogSource& src) {
   cmd->add_option("--key", src.key, "The appliance's verifier key, as `tillid audit key` printed it");
@@ -53,14 +54,38 @@ std::string trim(std::string s) {
   return s;
 }
 
-Result<std::filesystem::path> resolve_log_dir(const GlobalOptions& g, const LogSource& src) {
-  if (!src.log_dir.empty()) return src.log_dir;
-  if (g.vault.empty()) return make_error(Errc::invalid_argument, "no log given: pass --log DIR, or --vault DIR / TILLID_VAULT");
-  return g.vault / "log";
+// The log to work on: --log DIR as it is, else a copy the daemon streams (audit.log) into a
+// private temporary directory that lives as long as this object.
+struct LogDir {
+  std::filesystem::path path;
+  std::optional<StreamedDir> copy;
+};
+
+Result<LogDir> obtain_log(const GlobalOptions& g, const LogSource& src) {
+  if (!src.log_dir.empty()) return LogDir{src.log_dir, std::nullopt};
+  TILLID_ASSIGN(StreamedDir copy, StreamedDir::temporary());
+  auto link = DaemonLink::connect(g);
+  if (!link) return make_error(link.error().code, link.error().message + "; or check a copy of the log with --log DIR");
+  Incoming in = copy.receiver();
+  TILLID_TRY(link->call("audit.log", nlohmann::json::object(), nullptr, &in));
+  TILLID_TRY(copy.publish());
+  LogDir d;
+  d.path = copy.staging();
+  d.copy.emplace(std::move(copy));
+  return d;
 }
 
-// The verifier key: from --key/--key-file (what the auditor kept), else read from the vault
-// itself, which proves less — say so.
+// audit.key's reply: {"verifier_key": "<origin>+<key id>+<base64>"}.
+Result<std::string> verifier_key_of(const Result<nlohmann::json>& reply) {
+  if (!reply) return reply.error();
+  const nlohmann::json& j = *reply;
+  if (!j.is_object() || !j.contains("verifier_key") || !j["verifier_key"].is_string())
+    return make_error(Errc::corrupt, "malformed reply from the daemon");
+  return j["verifier_key"].get<std::string>();
+}
+
+// The verifier key: from --key/--key-file (what the auditor kept), else the appliance's own
+// word (audit.key from the daemon), which proves less — say so.
 Result<std::string> resolve_key(const GlobalOptions& g, const LogSource& src, bool& self_asserted) {
   self_asserted = false;
   if (src.key) return trim(*src.key);
@@ -68,11 +93,12 @@ Result<std::string> resolve_key(const GlobalOptions& g, const LogSource& src, bo
     TILLID_ASSIGN(std::string text, read_small_file(*src.key_file, 4096));
     return trim(text);
   }
-  if (g.vault.empty())
+  auto link = DaemonLink::connect(g);
+  if (!link)
     return make_error(Errc::invalid_argument, "no verifier key: pass --key or --key-file (from `tillid audit key`)");
-  TILLID_ASSIGN(Vault v, Vault::open(g.vault, g.actor));
+  TILLID_ASSIGN(std::string key, verifier_key_of(link->call("audit.key")));
   self_asserted = true;
-  return v.log_verifier_key();
+  return key;
 }
 
 // "2026-11-22", "2026-11-22T13:05:00" (UTC) or unix seconds → unix milliseconds.
@@ -97,11 +123,10 @@ void register_key(CLI::App* audit, GlobalOptions& g, Action& action) {
   auto* cmd = audit->add_subcommand("key", "Print the appliance's verifier key for auditors to keep");
   cmd->callback([&g, &action] {
     action = [&g] {
-      return run_or_fail([&]() -> Result<int> {
-        if (g.vault.empty()) return make_error(Errc::invalid_argument, "no vault given: pass --vault DIR or set TILLID_VAULT");
-        TILLID_ASSIGN(Vault v, Vault::open(g.vault, g.actor));
-        if (g.json) print_json({{"verifier_key", v.log_verifier_key()}});
-        else std::cout << v.log_verifier_key() << "\n";
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        TILLID_ASSIGN(std::string key, verifier_key_of(link.call("audit.key")));
+        if (g.json) print_json({{"verifier_key", key}});
+        else std::cout << key << "\n";
         return kOk;
       });
     };
@@ -112,10 +137,11 @@ void register_checkpoint(CLI::App* audit, GlobalOptions& g, Action& action) {
   auto* cmd = audit->add_subcommand("checkpoint", "Print the newest signed checkpoint (keep it to detect rollback later)");
   cmd->callback([&g, &action] {
     action = [&g] {
-      return run_or_fail([&]() -> Result<int> {
-        if (g.vault.empty()) return make_error(Errc::invalid_argument, "no vault given: pass --vault DIR or set TILLID_VAULT");
-        TILLID_ASSIGN(Vault v, Vault::open(g.vault, g.actor));
-        TILLID_ASSIGN(std::string note, v.latest_checkpoint());
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        TILLID_ASSIGN(nlohmann::json j, link.call("audit.checkpoint"));
+        if (!j.is_object() || !j.contains("checkpoint") || !j["checkpoint"].is_string())
+          return make_error(Errc::corrupt, "malformed reply from the daemon");
+        const std::string note = j["checkpoint"].get<std::string>();
         if (g.json) print_json({{"checkpoint", note}});
         else std::cout << note;
         return kOk;
@@ -135,7 +161,8 @@ void register_verify(CLI::App* audit, GlobalOptions& g, Action& action) {
   cmd->callback([&g, &action, a] {
     action = [&g, a] {
       return run_or_fail([&]() -> Result<int> {
-        TILLID_ASSIGN(auto dir, resolve_log_dir(g, a->src));
+        TILLID_ASSIGN(LogDir log, obtain_log(g, a->src));
+        const std::filesystem::path& dir = log.path;
         bool self_asserted = false;
         TILLID_ASSIGN(std::string key, resolve_key(g, a->src, self_asserted));
         std::vector<std::string> kept;
@@ -159,7 +186,7 @@ void register_verify(CLI::App* audit, GlobalOptions& g, Action& action) {
                       {"key_self_asserted", self_asserted}});
         } else {
           if (self_asserted)
-            std::cerr << "tillid: warning: verifier key read from the vault itself; pass --key-file with the key you kept to rule out a replaced key\n";
+            std::cerr << "tillid: warning: verifier key given by the appliance itself; pass --key-file with the key you kept to rule out a replaced key\n";
           for (const auto& p : rep.problems)
             std::cout << "BAD " << to_string(p.kind) << (p.seq ? " at seq " + std::to_string(*p.seq) : std::string()) << ": " << printable(p.message) << "\n";
           if (!rep.quarantined.empty())
@@ -214,7 +241,8 @@ void register_report(CLI::App* audit, GlobalOptions& g, Action& action) {
   cmd->callback([&g, &action, a] {
     action = [&g, a] {
       return run_or_fail([&]() -> Result<int> {
-        TILLID_ASSIGN(auto dir, resolve_log_dir(g, a->src));
+        TILLID_ASSIGN(LogDir log, obtain_log(g, a->src));
+        const std::filesystem::path& dir = log.path;
         LogQuery q;
         q.case_id = a->case_id;
         q.actor_id = a->actor_id;
@@ -265,7 +293,8 @@ void register_prove(CLI::App* audit, GlobalOptions& g, Action& action) {
   cmd->callback([&g, &action, a] {
     action = [&g, a] {
       return run_or_fail([&]() -> Result<int> {
-        TILLID_ASSIGN(auto dir, resolve_log_dir(g, a->src));
+        TILLID_ASSIGN(LogDir log, obtain_log(g, a->src));
+        const std::filesystem::path& dir = log.path;
         TILLID_ASSIGN(InclusionProof p, prove_inclusion(dir, a->seq, a->size));
         std::cout << format_proof(p);
         return kOk;
@@ -284,7 +313,8 @@ void register_consistency(CLI::App* audit, GlobalOptions& g, Action& action) {
   cmd->callback([&g, &action, a] {
     action = [&g, a] {
       return run_or_fail([&]() -> Result<int> {
-        TILLID_ASSIGN(auto dir, resolve_log_dir(g, a->src));
+        TILLID_ASSIGN(LogDir log, obtain_log(g, a->src));
+        const std::filesystem::path& dir = log.path;
         TILLID_ASSIGN(ConsistencyProof p, prove_consistency(dir, a->old_size, a->new_size));
         std::cout << format_proof(p);
         return kOk;

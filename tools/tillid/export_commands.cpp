@@ -1,11 +1,14 @@
 // `tillid export ITEM --out DIR` and `tillid verify-export DIR`: court bundles
-// (vault/EXPORT-FORMAT.md). verify-export needs no vault: a court's expert runs it offline.
+// (vault/EXPORT-FORMAT.md). `export` asks the daemon and writes the files it streams;
+// verify-export needs no vault and no daemon: a court's expert runs it offline.
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "cli.hpp"
+#include "daemon_link.hpp"
+#include "export_dir.hpp"
 #include "output.hpp"
 #include "tillid/export.hpp"
 
@@ -26,32 +29,30 @@ void register_export(CLI::App& app, GlobalOptions& g, Action& action) {
   cmd->add_option("-o,--out", args->out, "Bundle directory (must not exist, or be empty)")->required();
   cmd->callback([&g, &action, args] {
     action = [&g, args]() -> int {
-      if (g.vault.empty())
-        return fail(make_error(Errc::invalid_argument, "no vault given: pass --vault DIR or set TILLID_VAULT"));
-      auto vault = open_unlocked(g);
-      if (!vault) return fail(vault.error());
-      auto r = vault->export_item(args->item, args->out);
-      if (!r) return fail(r.error());
-      if (g.json) {
-        print_json_lenient({{"dir", r->dir.string()},
-                    {"item", to_json(r->item)},
-                    {"content_file", r->content_file},
-                    {"log_entries", r->log_entries},
-                    {"checkpoint_size", r->checkpoint_size},
-                    {"exported_unix", r->exported_unix},
-                    {"public_key_hex", r->public_key_hex},
-                    {"verifier_key", r->verifier_key}});
-      } else {
-        std::cout << "Exported item " << r->item.id << " to " << printable(r->dir.string()) << "\n"
-                  << "  content   " << printable(r->content_file) << " (" << format_size(r->item.size) << ")\n"
-                  << "  SHA-256   " << to_hex(r->item.sha256) << "\n"
-                  << "  log       " << r->log_entries << " entries, each with a proof to checkpoint of size "
-                  << r->checkpoint_size << " (this export included)\n"
-                  << "  key       " << r->verifier_key << "\n"
-                  << "Check: cd " << r->dir.string() << " && sha256sum -c SHA256SUMS; tillid verify-export "
-                  << r->dir.string() << "\n";
-      }
-      return kOk;
+      // The destination is checked before the daemon is asked: a bad one changes nothing.
+      auto dir = StreamedDir::create(args->out);
+      if (!dir) return fail(dir.error());
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        Incoming in = dir->receiver();
+        TILLID_ASSIGN(nlohmann::json j, link.call("export", {{"item", args->item}}, nullptr, &in));
+        TILLID_ASSIGN(ExportSummary r, decode<ExportSummary>(j));
+        TILLID_TRY(dir->publish());
+        const std::string out_dir = args->out.string();
+        if (g.json) {
+          if (j.is_object()) j["dir"] = out_dir;  // where this command wrote it, not the daemon's staging
+          print_json_lenient(j);
+        } else {
+          std::cout << "Exported item " << r.item.id << " to " << printable(out_dir) << "\n"
+                    << "  content   " << printable(r.content_file) << " (" << format_size(r.item.size) << ")\n"
+                    << "  SHA-256   " << to_hex(r.item.sha256) << "\n"
+                    << "  log       " << r.log_entries << " entries, each with a proof to checkpoint of size "
+                    << r.checkpoint_size << " (this export included)\n"
+                    << "  key       " << r.verifier_key << "\n"
+                    << "Check: cd " << out_dir << " && sha256sum -c SHA256SUMS; tillid verify-export " << out_dir << "\n";
+        }
+        wipe_json(j);
+        return kOk;
+      });
     };
   });
 }

@@ -1,13 +1,14 @@
 // Entry point of `tillid`: global options, subcommand dispatch, exit codes.
 #include <sodium.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <cstdlib>
 #include <iostream>
 
 #include "cli.hpp"
+#include "daemon_link.hpp"
 #include "output.hpp"
-#include "passphrase.hpp"
 
 namespace tillid::cli {
 
@@ -33,14 +34,13 @@ int exit_code_for(Errc code) {
 int fail(const Error& error) {
   // Messages quote what the user gave (case numbers, file names): printable() like any output.
   std::cerr << "tillid: " << printable(error.message) << "\n";
-  return exit_code_for(error.code);
+  return is_unreachable(error) ? kNoDaemon : exit_code_for(error.code);
 }
 
-Result<Vault> open_unlocked(const GlobalOptions& g) {
-  TILLID_ASSIGN(Vault vault, Vault::open(g.vault, g.actor));
-  TILLID_ASSIGN(Passphrase pass, obtain_passphrase(g.passphrase_file, "Passphrase for " + g.vault.string()));
-  TILLID_TRY(vault.unlock(pass));
-  return vault;
+Result<void> require_vault_dir(const GlobalOptions& g) {
+  if (g.vault.empty())
+    return make_error(Errc::invalid_argument, "no vault given: pass --vault DIR or set TILLID_VAULT");
+  return {};
 }
 
 }  // namespace tillid::cli
@@ -50,15 +50,13 @@ namespace {
 const char* kExitCodes =
     "Exit codes: 0 ok; 1 verification failed or data tampered; 2 bad usage; 3 wrong passphrase "
     "or not allowed; 4 not found; 5 I/O error or disk full; 6 not a vault; 7 already exists; "
-    "8 access log holds entries the appliance does not vouch for: quarantined or not yet signed (audit verify); 70 internal error.";
+    "8 access log holds entries the appliance does not vouch for: quarantined or not yet signed (audit verify); "
+    "9 cannot reach the daemon tillidd; 70 internal error.";
 
 const char* kGlobalOptionsNote =
-    "Global options (--vault, --json, --passphrase-file, --actor) may come before or after the command.";
-
-std::string default_operator() {
-  const char* user = std::getenv("USER");
-  return std::string("local:") + (user && *user ? user : "operator");
-}
+    "Global options (--vault, --socket, --json, --passphrase-file) may come before or after the command.\n"
+    "Every command but init, verify-export, audit check-proof and audit ... --log DIR is a request to the daemon\n"
+    "tillidd on its control socket (--socket, else VAULT/run/control.sock); it knows who you are from your uid.";
 
 }  // namespace
 
@@ -83,16 +81,19 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   GlobalOptions g;
-  g.actor.id = default_operator();
   app.add_option("--vault", g.vault, "Vault directory")->envname("TILLID_VAULT");
   app.add_flag("--json", g.json, "Print machine-readable JSON instead of text");
   app.add_option("--passphrase-file", g.passphrase_file,
                  "Read the passphrase from FILE (first line) instead of prompting")
       ->envname("TILLID_PASSPHRASE_FILE");
-  app.add_option("--actor", g.actor.id, "Who is acting, for the access log")->capture_default_str();
+  // Sending a request to a daemon that went away must fail with EPIPE, not kill the client.
+  ::signal(SIGPIPE, SIG_IGN);
+  app.add_option("--socket", g.socket, "The daemon's control socket (default: VAULT/run/control.sock)")
+      ->envname("TILLID_SOCKET");
 
   Action action;
   register_vault_commands(app, g, action);
+  register_user_commands(app, g, action);
   register_record_commands(app, g, action);
   register_export_commands(app, g, action);
   register_audit_commands(app, g, action);

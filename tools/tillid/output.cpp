@@ -6,6 +6,8 @@
 #include <ctime>
 #include <iostream>
 
+#include "tillid/control_codec.hpp"
+
 namespace tillid::cli {
 
 namespace {
@@ -112,34 +114,18 @@ void print_table(const std::vector<std::string>& header,
   for (const auto& r : rows) line(r);
 }
 
-nlohmann::json to_json(const CaseInfo& c) {
-  return {{"id", c.id},           {"case_number", c.case_number}, {"municipality", c.municipality},
-          {"child_name", c.child_name}, {"cpr", c.cpr},            {"notes", c.notes},
-          {"created", format_time(c.created_unix)}, {"created_unix", c.created_unix},
-          {"creator", c.creator}, {"verified", c.verified}};
+template <class T>
+Result<T> decode(const nlohmann::json& j) {
+  return control::decode<T>(j);
 }
 
-nlohmann::json to_json(const ItemInfo& item) {
-  nlohmann::json j = {{"id", item.id},
-          {"case_id", item.case_id},
-          {"kind", to_string(item.kind)},
-          {"size", item.size},
-          {"sha256", to_hex(item.sha256)},
-          {"title", item.title},
-          {"file_name", item.file_name},
-          {"created", format_time(item.created_unix)},
-          {"created_unix", item.created_unix},
-          {"creator", item.creator},
-          {"verified", item.verified}};
-  if (item.kind == ItemKind::recording) {
-    j["interviewer"] = item.interviewer;
-    j["duration_ms"] = item.duration_ms;
-    j["interrupted"] = item.interrupted;
-    if (item.interrupted) j["interrupted_at"] = format_time(item.interrupted_unix);
-    j["bookmark_count"] = item.bookmark_count;
-  }
-  return j;
-}
+template Result<CaseInfo> decode<CaseInfo>(const nlohmann::json&);
+template Result<ItemInfo> decode<ItemInfo>(const nlohmann::json&);
+template Result<KeySlotInfo> decode<KeySlotInfo>(const nlohmann::json&);
+template Result<Bookmark> decode<Bookmark>(const nlohmann::json&);
+template Result<VerifyReport> decode<VerifyReport>(const nlohmann::json&);
+template Result<ExportSummary> decode<ExportSummary>(const nlohmann::json&);
+template Result<User> decode<User>(const nlohmann::json&);
 
 // Invalid UTF-8 (a file name from a foreign system) is replaced with U+FFFD rather than thrown on.
 void print_json(nlohmann::json j) {

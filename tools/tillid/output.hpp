@@ -8,6 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tillid/export.hpp"
+#include "tillid/result.hpp"
+#include "tillid/users.hpp"
 #include "tillid/vault.hpp"
 
 namespace tillid::cli {
@@ -26,8 +29,21 @@ std::string format_size(std::uint64_t bytes);         // "1.5 MiB"
 void print_table(const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows);
 
-nlohmann::json to_json(const CaseInfo& c);
-nlohmann::json to_json(const ItemInfo& item);
+// The daemon's replies as vault structs, through the protocol's JSON codecs
+// (tillid/control_codec.hpp): the same codecs the daemon encodes with, so `--json` prints
+// exactly what they make. A reply that does not decode is Errc::corrupt.
+template <class T>
+Result<T> decode(const nlohmann::json& j);
+template <class T>
+Result<std::vector<T>> decode_list(const nlohmann::json& j) {
+  if (!j.is_array()) return make_error(Errc::corrupt, "malformed reply from the daemon: a list was expected");
+  std::vector<T> out;
+  for (const auto& e : j) {
+    TILLID_ASSIGN(T t, decode<T>(e));
+    out.push_back(std::move(t));
+  }
+  return out;
+}
 // Prints, then wipes the strings of `j` and of the text made from it: JSON output carries
 // names and titles in the clear (issue 10, class 7).
 void print_json(nlohmann::json j);

@@ -1,11 +1,18 @@
-// `tillid init | key | case | doc | ls | get | verify`: the vault's everyday commands.
+// `tillid init | unlock | lock | status | key | case | doc | ls | get | verify`: the vault's
+// everyday commands. `init` creates a vault offline (the invoking user becomes its first
+// admin); every other one is a request to the daemon (firmware/CONTROL-PROTOCOL.md).
+#include <pwd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <iostream>
 #include <map>
 #include <memory>
 
 #include "cli.hpp"
+#include "daemon_link.hpp"
 #include "identifying_input.hpp"
+#include "local_files.hpp"
 #include "output.hpp"
 #include "passphrase.hpp"
 
@@ -25,33 +32,41 @@ int listing_result(const std::vector<Info>& listed) {
   return kVerifyFailed;
 }
 
-Result<void> require_vault_dir(const GlobalOptions& g) {
-  if (g.vault.empty())
-    return make_error(Errc::invalid_argument, "no vault given: pass --vault DIR or set TILLID_VAULT");
-  return {};
-}
-
-Result<KdfCost> parse_kdf(const std::string& name) {
-  if (name == "moderate") return KdfCost::moderate();
-  if (name == "interactive") return KdfCost::interactive();
-  if (name == "minimum") return KdfCost::minimum();
+Result<std::string> check_kdf(const std::string& name) {
+  if (name == "moderate" || name == "interactive" || name == "minimum") return name;
   return make_error(Errc::invalid_argument, "unknown --kdf '" + name + "': use moderate, interactive or minimum");
 }
 
-// Runs `body` with an unlocked vault, turning any Error into its exit code.
-int with_vault(const GlobalOptions& g, const std::function<Result<int>(Vault&)>& body) {
-  if (auto ok = require_vault_dir(g); !ok) return fail(ok.error());
-  auto vault = open_unlocked(g);
-  if (!vault) return fail(vault.error());
-  auto rc = body(*vault);
-  if (!rc) return fail(rc.error());
-  return *rc;
+Result<KdfCost> parse_kdf(const std::string& name) {
+  TILLID_TRY(check_kdf(name));
+  if (name == "moderate") return KdfCost::moderate();
+  if (name == "interactive") return KdfCost::interactive();
+  return KdfCost::minimum();
+}
+
+// The invoking user, who becomes the first admin: their login name if it is a valid user
+// name (users.hpp), else "uid<N>".
+NewUser invoking_admin() {
+  NewUser admin;
+  admin.role = Role::admin;
+  admin.uid = static_cast<unsigned>(::getuid());
+  admin.name = "uid" + std::to_string(*admin.uid);
+  if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_name) {
+    const std::string name = pw->pw_name;
+    const bool valid = !name.empty() && name.size() <= 32 &&
+                       std::all_of(name.begin(), name.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+                       });
+    if (valid) admin.name = name;
+  }
+  return admin;
 }
 
 void register_init(CLI::App& app, GlobalOptions& g, Action& action) {
   struct Args { std::string label = "first officer"; std::string kdf = "moderate"; };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("init", "Create a new, empty vault protected by one passphrase");
+  auto* cmd = app.add_subcommand("init", "Create a new, empty vault protected by one passphrase (offline; you "
+                                         "become its first admin)");
   cmd->add_option("--label", args->label, "Name of the first key slot (e.g. the officer holding it)")->capture_default_str();
   cmd->add_option("--kdf", args->kdf, "Argon2id cost: moderate (appliance), interactive, or minimum (tests only)")->capture_default_str();
   cmd->callback([&g, &action, args] {
@@ -61,30 +76,93 @@ void register_init(CLI::App& app, GlobalOptions& g, Action& action) {
       if (!cost) return fail(cost.error());
       auto pass = obtain_new_passphrase(g.passphrase_file, "New vault passphrase");
       if (!pass) return fail(pass.error());
-      if (auto ok = Vault::create(g.vault, *pass, args->label, *cost, g.actor); !ok) return fail(ok.error());
-      if (g.json) print_json({{"vault", g.vault.string()}, {"created", true}});
-      else std::cout << "Created vault " << printable(g.vault.string()) << " with key slot '" << printable(args->label) << "'.\n";
+      const NewUser admin = invoking_admin();
+      if (auto ok = Vault::create(g.vault, *pass, args->label, *cost, admin); !ok) return fail(ok.error());
+      if (g.json) print_json({{"vault", g.vault.string()}, {"created", true}, {"admin", admin.name}});
+      else std::cout << "Created vault " << printable(g.vault.string()) << " with key slot '" << printable(args->label)
+                     << "'; admin: " << printable(admin.name) << ".\n";
       return kOk;
     };
   });
 }
 
+void register_unlock_lock_status(CLI::App& app, GlobalOptions& g, Action& action) {
+  auto* unlock = app.add_subcommand("unlock", "Unlock the daemon's vault (passphrase from --passphrase-file or a "
+                                              "no-echo prompt; never on the command line)");
+  unlock->callback([&g, &action] {
+    action = [&g] {
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        TILLID_TRY(send_unlock(link, g));
+        if (g.json) print_json({{"unlocked", true}});
+        else std::cout << "Unlocked.\n";
+        return kOk;
+      });
+    };
+  });
+  auto* lock = app.add_subcommand("lock", "Lock the daemon's vault: every key is wiped from its memory");
+  lock->callback([&g, &action] {
+    action = [&g] {
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        TILLID_TRY(link.call_once("lock", nlohmann::json::object()));
+        if (g.json) print_json({{"locked", true}});
+        else std::cout << "Locked.\n";
+        return kOk;
+      });
+    };
+  });
+  auto* status = app.add_subcommand("status", "Whether the vault is locked, who you are to the daemon, and the "
+                                              "running recording");
+  status->callback([&g, &action] {
+    action = [&g] {
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        TILLID_ASSIGN(nlohmann::json j, link.call_once("status", nlohmann::json::object()));
+        if (g.json) {
+          print_json(j);
+          return kOk;
+        }
+        if (!j.is_object()) return make_error(Errc::corrupt, "malformed reply from the daemon");
+        const auto user = j.value("user", nlohmann::json::object());
+        std::cout << "Vault " << printable(j.value("vault_id", std::string())) << ": "
+                  << (j.value("locked", true) ? "LOCKED" : "unlocked") << "\n"
+                  << "Daemon " << printable(j.value("version", std::string())) << "\n"
+                  << "You are " << printable(user.is_object() ? user.value("name", std::string()) : std::string())
+                  << " (" << printable(user.is_object() ? user.value("role", std::string()) : std::string()) << ")\n";
+        const auto rec = j.value("recording", nlohmann::json());
+        if (rec.is_object())
+          std::cout << "Recording item " << printable(rec.value("item_id", std::string())) << " ("
+                    << printable(rec.value("state", std::string())) << ")\n";
+        else
+          std::cout << "No recording running\n";
+        return kOk;
+      });
+    };
+  });
+}
+
 void register_key(CLI::App& app, GlobalOptions& g, Action& action) {
-  auto* key = app.add_subcommand("key", "Manage the passphrases (key slots) that unlock the vault");
+  auto* key = app.add_subcommand("key", "Manage the passphrases (key slots) that unlock the vault (admin)");
   key->require_subcommand(1);
 
   struct AddArgs { std::optional<std::filesystem::path> new_file; std::string label; std::string kdf = "moderate"; };
   auto add = std::make_shared<AddArgs>();
-  auto* add_cmd = key->add_subcommand("add", "Add a key slot for another passphrase (unlock with an existing one)");
+  auto* add_cmd = key->add_subcommand("add", "Add a key slot for another passphrase");
   add_cmd->add_option("--new-passphrase-file", add->new_file, "Read the new passphrase from FILE instead of prompting");
   add_cmd->add_option("--label", add->label, "Name of the new slot (e.g. the officer holding it)")->required();
   add_cmd->add_option("--kdf", add->kdf, "Argon2id cost: moderate, interactive or minimum (tests only)")->capture_default_str();
   add_cmd->callback([&g, &action, add] {
     action = [&g, add] {
-      return with_vault(g, [&](Vault& v) -> Result<int> {
-        TILLID_ASSIGN(KdfCost cost, parse_kdf(add->kdf));
-        TILLID_ASSIGN(Passphrase pass, obtain_new_passphrase(add->new_file, "New passphrase for slot '" + add->label + "'"));
-        TILLID_ASSIGN(int slot, v.add_key_slot(pass, add->label, cost));
+      auto kdf = check_kdf(add->kdf);
+      if (!kdf) return fail(kdf.error());
+      auto pass = obtain_new_passphrase(add->new_file, "New passphrase for slot '" + add->label + "'");
+      if (!pass) return fail(pass.error());
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        nlohmann::json args = {{"passphrase", std::string(reinterpret_cast<const char*>(pass->data()), pass->size())},
+                               {"label", add->label},
+                               {"kdf", add->kdf}};
+        auto r = link.call("key.add", args);
+        wipe_json(args);
+        if (!r) return r.error();
+        const int slot = r->value("slot", -1);
         if (g.json) print_json({{"slot", slot}, {"label", add->label}});
         else std::cout << "Added key slot " << slot << " ('" << printable(add->label) << "').\n";
         return kOk;
@@ -98,8 +176,8 @@ void register_key(CLI::App& app, GlobalOptions& g, Action& action) {
   rm_cmd->add_option("SLOT", *slot_id, "Slot number, as `tillid key ls` shows it")->required();
   rm_cmd->callback([&g, &action, slot_id] {
     action = [&g, slot_id] {
-      return with_vault(g, [&](Vault& v) -> Result<int> {
-        TILLID_TRY(v.remove_key_slot(*slot_id));
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        TILLID_TRY(link.call("key.remove", {{"slot", *slot_id}}));
         if (g.json) print_json({{"removed", *slot_id}});
         else std::cout << "Removed key slot " << *slot_id << ".\n";
         return kOk;
@@ -110,11 +188,10 @@ void register_key(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* ls_cmd = key->add_subcommand("ls", "List key slots");
   ls_cmd->callback([&g, &action] {
     action = [&g] {
-      return with_vault(g, [&](Vault& v) -> Result<int> {
-        TILLID_ASSIGN(auto slots, v.key_slots());
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        TILLID_ASSIGN(nlohmann::json j, link.call("key.ls"));
+        TILLID_ASSIGN(auto slots, decode_list<KeySlotInfo>(j));
         if (g.json) {
-          nlohmann::json j = nlohmann::json::array();
-          for (const auto& s : slots) j.push_back({{"slot", s.id}, {"label", s.label}, {"created", format_time(s.created_unix)}});
           print_json(j);
         } else {
           std::vector<std::vector<std::string>> rows;
@@ -143,19 +220,23 @@ void register_case(CLI::App& app, GlobalOptions& g, Action& action) {
   add_fields_option(add, args->fields, kCaseFields, {"--child-name", "--cpr", "--notes"});
   add->callback([&g, &action, args] {
     action = [&g, args] {
-      if (auto ok = require_vault_dir(g); !ok) return fail(ok.error());
       auto fields = read_fields(args->fields, kCaseFields);
       if (!fields) return fail(fields.error());
-      NewCase nc = args->nc;
-      WipeOnExit wipe_copies{&nc.child_name, &nc.cpr, &nc.notes};
-      nc.child_name = (*fields)["child_name"];
-      nc.cpr = (*fields)["cpr"];
-      nc.notes = (*fields)["notes"];
-      return with_vault(g, [&](Vault& v) -> Result<int> {
-        TILLID_ASSIGN(CaseInfo c, v.add_case(nc));
-        WipeOnExit wipe_reply{&c.child_name, &c.cpr, &c.notes};  // what add_case returns, opened
-        if (g.json) print_json(to_json(c));
-        else std::cout << "Opened case " << printable(c.case_number) << " (id " << c.id << ").\n";
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        nlohmann::json req = {{"number", args->nc.case_number},     {"municipality", args->nc.municipality},
+                              {"child_name", (*fields)["child_name"]}, {"cpr", (*fields)["cpr"]},
+                              {"notes", (*fields)["notes"]}};
+        auto r = link.call("case.add", req);
+        wipe_json(req);
+        if (!r) return r.error();
+        nlohmann::json reply = std::move(r).value();
+        TILLID_ASSIGN(CaseInfo c, decode<CaseInfo>(reply));
+        WipeOnExit wipe_reply{&c.child_name, &c.cpr, &c.notes};
+        if (g.json) print_json(std::move(reply));
+        else {
+          std::cout << "Opened case " << printable(c.case_number) << " (id " << c.id << ").\n";
+          wipe_json(reply);
+        }
         return kOk;
       });
     };
@@ -164,14 +245,14 @@ void register_case(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* ls = cs->add_subcommand("ls", "List cases");
   ls->callback([&g, &action] {
     action = [&g] {
-      return with_vault(g, [&](Vault& v) -> Result<int> {
-        TILLID_ASSIGN(auto cases, v.cases());
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        TILLID_ASSIGN(nlohmann::json j, link.call("case.ls"));
+        TILLID_ASSIGN(auto cases, decode_list<CaseInfo>(j));
         WipeAllOnExit wipe_cases(cases);
         if (g.json) {
-          nlohmann::json j = nlohmann::json::array();
-          for (const auto& c : cases) j.push_back(to_json(c));
-          print_json(j);
+          print_json(std::move(j));
         } else {
+          wipe_json(j);
           std::vector<std::vector<std::string>> rows;
           for (const auto& c : cases)
             rows.push_back({c.case_number + unverified_mark(c.verified), c.municipality, c.child_name,
@@ -193,23 +274,38 @@ void register_doc(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* add = doc->add_subcommand("add", "Encrypt a file into the vault as a document of a case (its title is "
                                          "encrypted and never taken on the command line)");
   add->add_option("--case", args->case_ref, "Case number or case id")->required();
-  add->add_option("FILE", args->file, "File to store")->required();
+  add->add_option("FILE", args->file, "File to store (read by this command and streamed to the daemon)")->required();
   add_fields_option(add, args->fields, kDocFields, {"--title"});
   add->callback([&g, &action, args] {
     action = [&g, args] {
-      if (auto ok = require_vault_dir(g); !ok) return fail(ok.error());
       auto fields = read_fields(args->fields, kDocFields);
       if (!fields) return fail(fields.error());
-      return with_vault(g, [&](Vault& v) -> Result<int> {
-        TILLID_ASSIGN(CaseInfo c, v.find_case(args->case_ref));
-        WipeOnExit wipe_case{&c.child_name, &c.cpr, &c.notes};
-        std::string title = (*fields)["title"].empty() ? args->file.filename().string() : (*fields)["title"];
-        WipeOnExit wipe_title{&title};
-        TILLID_ASSIGN(ItemInfo item, v.add_document_file(c.id, args->file, title));
-        WipeOnExit wipe_reply{&item.title};
-        if (g.json) print_json(to_json(item));
-        else std::cout << "Stored " << printable(item.file_name) << " (" << format_size(item.size) << ") as item " << item.id
-                       << "\nSHA-256 " << to_hex(item.sha256) << "\n";
+      // The file first: a missing or unreadable file fails before the daemon hears of it.
+      auto file = InputFile::open(args->file);
+      if (!file) return fail(file.error());
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        const std::string file_name = args->file.filename().string();
+        nlohmann::json req = {{"case", args->case_ref},
+                              {"title", (*fields)["title"].empty() ? file_name : (*fields)["title"]},
+                              {"file_name", file_name}};
+        bool first = true;
+        InputFactory input = [&]() -> Result<ByteSource> {
+          if (!first) TILLID_TRY(file->rewind());
+          first = false;
+          return file->source();
+        };
+        auto r = link.call("doc.add", req, &input);
+        wipe_json(req);
+        if (!r) return r.error();
+        nlohmann::json reply = std::move(r).value();
+        TILLID_ASSIGN(ItemInfo item, decode<ItemInfo>(reply));
+        WipeOnExit wipe_reply{&item.title, &item.file_name};
+        if (g.json) print_json(std::move(reply));
+        else {
+          wipe_json(reply);
+          std::cout << "Stored " << printable(item.file_name) << " (" << format_size(item.size) << ") as item " << item.id
+                    << "\nSHA-256 " << to_hex(item.sha256) << "\n";
+        }
         return kOk;
       });
     };
@@ -222,28 +318,21 @@ void register_ls(CLI::App& app, GlobalOptions& g, Action& action) {
   ls->add_option("--case", *case_ref, "Only items of this case (number or id)");
   ls->callback([&g, &action, case_ref] {
     action = [&g, case_ref] {
-      return with_vault(g, [&](Vault& v) -> Result<int> {
-        std::optional<std::string> filter;
-        std::map<std::string, std::string> numbers;  // case id → case number
-        TILLID_ASSIGN(auto cases, v.cases());
-        WipeAllOnExit wipe_cases(cases);
-        for (const auto& c : cases) numbers[c.id] = c.case_number + unverified_mark(c.verified);
-        if (!case_ref->empty()) {
-          TILLID_ASSIGN(CaseInfo c, v.find_case(*case_ref));
-          WipeOnExit wipe_case{&c.child_name, &c.cpr, &c.notes};
-          filter = c.id;
-        }
-        TILLID_ASSIGN(auto items, v.items(filter));
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        nlohmann::json args = nlohmann::json::object();
+        if (!case_ref->empty()) args["case"] = *case_ref;
+        // Each row carries its case's number (marked if the case fails its check).
+        TILLID_ASSIGN(nlohmann::json j, link.call("ls", args));
+        TILLID_ASSIGN(auto items, decode_list<ItemInfo>(j));
         WipeAllOnExit wipe_items(items);
+        std::map<std::string, std::string> numbers;  // case id → case number
+        for (const auto& row : j)
+          if (row.is_object() && row.contains("case_number") && row["case_number"].is_string())
+            numbers[row.value("case_id", std::string())] = row["case_number"].get<std::string>();
         if (g.json) {
-          nlohmann::json j = nlohmann::json::array();
-          for (const auto& it : items) {
-            auto row = to_json(it);
-            row["case_number"] = numbers[it.case_id];
-            j.push_back(row);
-          }
-          print_json(j);
+          print_json(std::move(j));
         } else {
+          wipe_json(j);
           std::vector<std::vector<std::string>> rows;
           for (const auto& it : items)
             rows.push_back({it.id + unverified_mark(it.verified), numbers[it.case_id], to_string(it.kind),
@@ -264,12 +353,38 @@ void register_get(CLI::App& app, GlobalOptions& g, Action& action) {
   get->add_option("-o,--output", args->out, "Output file (must not exist)")->required();
   get->callback([&g, &action, args] {
     action = [&g, args] {
-      return with_vault(g, [&](Vault& v) -> Result<int> {
-        TILLID_ASSIGN(ItemInfo item, v.fetch_to_file(args->item, args->out));
+      if (auto absent = require_absent(args->out); !absent) return fail(absent.error());
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        // The bytes go to a private file beside OUT, which gets its name only after the
+        // daemon's final reply says the whole item authenticated (FORMAT.md §5).
+        std::optional<PartialFile> partial;
+        Incoming in;
+        in.on_data = [&](std::span<const unsigned char> bytes) -> Result<void> {
+          if (!partial) {
+            TILLID_ASSIGN(PartialFile f, PartialFile::create(args->out));
+            partial.emplace(std::move(f));
+          }
+          return partial->write(bytes);
+        };
+        auto r = link.call("get", {{"item", args->item}}, nullptr, &in);
+        if (!r) return r.error();
+        nlohmann::json reply = std::move(r).value();
+        TILLID_ASSIGN(ItemInfo item, decode<ItemInfo>(reply));
         WipeOnExit wipe_item{&item.title, &item.file_name, &item.interviewer};
-        if (g.json) print_json(to_json(item));
-        else std::cout << "Wrote " << printable(args->out.string()) << " (" << format_size(item.size)
-                       << "), authenticated; SHA-256 " << to_hex(item.sha256) << "\n";
+        if (!partial) {  // an empty item: no data frames at all
+          TILLID_ASSIGN(PartialFile f, PartialFile::create(args->out));
+          partial.emplace(std::move(f));
+        }
+        if (partial->written() != item.size)
+          return make_error(Errc::corrupt, "the daemon sent " + std::to_string(partial->written()) + " bytes for an item of " +
+                                               std::to_string(item.size) + "; nothing was written");
+        TILLID_TRY(partial->commit());
+        if (g.json) print_json(std::move(reply));
+        else {
+          wipe_json(reply);
+          std::cout << "Wrote " << printable(args->out.string()) << " (" << format_size(item.size)
+                    << "), authenticated; SHA-256 " << to_hex(item.sha256) << "\n";
+        }
         return kOk;
       });
     };
@@ -280,13 +395,11 @@ void register_verify(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* verify = app.add_subcommand("verify", "Check every item: decrypt, authenticate, SHA-256, signatures, objects");
   verify->callback([&g, &action] {
     action = [&g] {
-      return with_vault(g, [&](Vault& v) -> Result<int> {
-        TILLID_ASSIGN(VerifyReport report, v.verify());
+      return with_daemon(g, [&](DaemonLink& link) -> Result<int> {
+        TILLID_ASSIGN(nlohmann::json j, link.call("verify"));
+        TILLID_ASSIGN(VerifyReport report, decode<VerifyReport>(j));
         if (g.json) {
-          nlohmann::json problems = nlohmann::json::array();
-          for (const auto& p : report.problems) problems.push_back({{"item", p.item_id}, {"problem", p.what}});
-          print_json({{"clean", report.clean()}, {"items_checked", report.items_checked},
-                      {"bytes_checked", report.bytes_checked}, {"problems", problems}});
+          print_json(std::move(j));
         } else {
           for (const auto& p : report.problems)
             std::cout << "BAD " << (p.item_id.empty() ? std::string("(vault)") : "item " + printable(p.item_id)) << ": "
@@ -304,6 +417,7 @@ void register_verify(CLI::App& app, GlobalOptions& g, Action& action) {
 
 void register_vault_commands(CLI::App& app, GlobalOptions& g, Action& action) {
   register_init(app, g, action);
+  register_unlock_lock_status(app, g, action);
   register_key(app, g, action);
   register_case(app, g, action);
   register_doc(app, g, action);

@@ -57,6 +57,7 @@ struct Vault::State {
   // The highest users-roster version this Vault has seen or written (FORMAT.md §8.4): a
   // stored roster older than this was rolled back and is refused.
   std::uint64_t roster_floor = 0;
+  bool roster_log_checked = false;  // the log's roster versions were read (first unlock)
   // What this object captured while locked (recording_locked.hpp, FORMAT.md §7.6): in memory
   // only, so only this process's own captures are ever adopted and signed.
   detail::LockedCaptures locked_captures;
