@@ -63,8 +63,17 @@ const std::map<std::string, Setter>& keys() {
        integer_in(100, 600000, [](Config& c, std::int64_t v) { c.request_timeout = std::chrono::milliseconds(v); })},
       {"control.max_clients",
        integer_in(1, 1024, [](Config& c, std::int64_t v) { c.max_clients = static_cast<unsigned>(v); })},
+      // Minutes, whole or not (0.5 = 30 s), up to a week.
       {"lock.idle_minutes",
-       integer_in(0, 7 * 24 * 60, [](Config& c, std::int64_t v) { c.idle_minutes = static_cast<unsigned>(v); })},
+       [](const toml::node& n, Config& c) -> std::string {
+         double v = -1;
+         if (n.is_floating_point()) v = n.as_floating_point()->get();
+         else if (n.is_integer()) v = static_cast<double>(n.as_integer()->get());
+         if (!(v == 0 || (v >= 0.05 && v <= 7 * 24 * 60)))
+           return "must be 0 (never) or a number of minutes 0.05..10080";
+         c.idle_lock = std::chrono::milliseconds(static_cast<std::int64_t>(v * 60000.0));
+         return {};
+       }},
       // LOG-FORMAT §3: the unsigned window stays within a second.
       {"checkpoint.max_delay_ms", integer_in(10, 1000, [](Config& c, std::int64_t v) {
          c.checkpoint_max_delay = std::chrono::milliseconds(v);

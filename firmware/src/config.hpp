@@ -19,7 +19,7 @@ struct Config {
   std::chrono::milliseconds request_timeout{10000};
   unsigned max_clients = 64;
   // [lock]
-  unsigned idle_minutes = 0;  // 0: never lock by itself
+  std::chrono::milliseconds idle_lock{0};  // lock.idle_minutes; 0: never lock by itself
   // [checkpoint]
   std::chrono::milliseconds checkpoint_max_delay{500};
   // [recording]

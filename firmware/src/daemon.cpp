@@ -104,39 +104,50 @@ void Daemon::Impl::accept_next() {
   });
 }
 
+// The timers fire on the io thread, which must never wait for the vault (a verify may hold it
+// for minutes); their vault work runs on the upkeep thread, in turn with the requests.
 void Daemon::Impl::schedule_checkpoint(std::chrono::milliseconds after) {
   checkpoint_timer->expires_after(after);
   checkpoint_timer->async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping) return;
-    bool ran = gate.try_with(daemon_actor(), [](Vault& v) {
-      if (!v.is_unlocked()) return;
-      if (auto signed_ = v.sign_pending_checkpoint(); !signed_)
-        std::cerr << "tillidd: cannot sign a checkpoint: " << signed_.error().message << "\n";
+    asio::post(upkeep_pool, [this] {
+      gate.upkeep([](Vault& v) {
+        if (!v.is_unlocked()) return;
+        if (auto signed_ = v.sign_pending_checkpoint(); !signed_)
+          std::cerr << "tillidd: cannot sign a checkpoint: " << signed_.error().message << "\n";
+      });
+      // The next one max_delay_ms after this one was signed: entries wait at most that long
+      // plus one turn at the gate (LOG-FORMAT §3).
+      asio::post(io, [this] {
+        if (!stopping) schedule_checkpoint(config.checkpoint_max_delay);
+      });
     });
-    // Busy (a request holds the vault): try again soon, so the unsigned window stays within
-    // checkpoint.max_delay_ms of the request's end.
-    schedule_checkpoint(ran ? config.checkpoint_max_delay : std::chrono::milliseconds(20));
   });
 }
 
 void Daemon::Impl::schedule_idle_check() {
-  if (config.idle_minutes == 0) return;
-  idle_timer->expires_after(std::chrono::seconds(5));
+  if (config.idle_lock.count() == 0) return;
+  // Checked often enough that the lock comes at most a quarter late (and at most 5 s).
+  idle_timer->expires_after(std::min<std::chrono::milliseconds>(std::chrono::seconds(5), config.idle_lock / 4));
   idle_timer->async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping) return;
-    const auto idle_for = std::chrono::steady_clock::now() - gate.last_use();
-    if (idle_for >= std::chrono::minutes(config.idle_minutes) && !desk.active()) {
-      gate.try_with(daemon_actor(), [this](Vault& v) {
-        if (!v.is_unlocked()) return;
-        // The last entries are signed while the key is still there.
-        (void)v.sign_pending_checkpoint();
+    asio::post(upkeep_pool, [this] {
+      // Asked before taking the gate: the desk takes the gate while it holds its own lock.
+      const bool recording = desk.active();
+      gate.upkeep([this, recording](Vault& v) {
+        // Decided under the gate, so a request that just ran counts.
+        const auto idle_for = std::chrono::steady_clock::now() - gate.last_use();
+        if (recording || !v.is_unlocked() || idle_for < config.idle_lock) return;
+        (void)v.sign_pending_checkpoint();  // the last entries, while the key is still there
         if (auto locked = v.lock(); !locked)
           std::cerr << "tillidd: idle auto-lock failed: " << locked.error().message << "\n";
         else
-          std::cerr << "tillidd: locked after " << config.idle_minutes << " idle minutes\n";
+          std::cerr << "tillidd: locked: idle for lock.idle_minutes\n";
       });
-    }
-    schedule_idle_check();
+      asio::post(io, [this] {
+        if (!stopping) schedule_idle_check();
+      });
+    });
   });
 }
 
@@ -160,6 +171,7 @@ void Daemon::Impl::shut_down(int signal_number) {
   std::filesystem::remove(config.socket, rm);
   if (checkpoint_timer) checkpoint_timer->cancel();
   if (idle_timer) idle_timer->cancel();
+  upkeep_pool.join();  // an upkeep already running finishes; none starts
 
   // The recording first: its audio so far is encoded, stored and sealed by its own thread.
   if (desk.active()) {
@@ -182,7 +194,7 @@ void Daemon::Impl::shut_down(int signal_number) {
     }
     if (s->worker.joinable()) s->worker.join();
   }
-  auto done = gate.with(daemon_actor(), [](Vault& v) -> Result<void> {
+  auto done = gate.upkeep([](Vault& v) -> Result<void> {
     TILLID_TRY(v.log_event(LogAction::daemon_stopped, LogOutcome::ok, "signal"));
     if (v.is_unlocked()) TILLID_TRY(v.sign_pending_checkpoint());
     return {};

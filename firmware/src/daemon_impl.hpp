@@ -45,6 +45,7 @@ struct Daemon::Impl {
   std::optional<asio::signal_set> signals;
   std::optional<asio::steady_timer> checkpoint_timer, idle_timer, watchdog_timer;
   std::chrono::microseconds watchdog_interval{0};
+  asio::thread_pool upkeep_pool{1};  // the timers' vault work (daemon.cpp)
 
   std::atomic<bool> stopping{false};
   std::mutex sessions_mu;

@@ -111,7 +111,11 @@ Result<json> op_record_start(Call& c) {
     source = std::move(opened).value();
   }
   TILLID_ASSIGN(json started, c.d.desk.start(c.caller.actor, std::move(a), std::move(source)));
-  if (!pcm) return started;
+  if (!pcm) {
+    // The first full status (level, alarms), as `tillid record status` shows it.
+    if (auto st = c.d.desk.status()) return std::move(st).value();
+    return started;
+  }
   const std::string item_id = started.value("item_id", std::string());
   TILLID_TRY(feed(c.io, *pcm));
   TILLID_ASSIGN(RecordOutcome out, c.d.desk.wait(item_id));

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <map>
 
 #include <sodium.h>
@@ -275,8 +276,8 @@ Result<json> op_export(Call& c) {
   unsigned char rnd[12];
   randombytes_buf(rnd, sizeof rnd);
   const std::filesystem::path work = c.d.vault_dir / "run" / ("export-" + to_hex(rnd));
-  std::error_code ec;
-  std::filesystem::create_directories(work.parent_path(), ec);
+  if (::mkdir(work.parent_path().c_str(), 0700) != 0 && errno != EEXIST)
+    return make_error(Errc::io, "cannot make the daemon's working directory for the export");
   if (::mkdir(work.c_str(), 0700) != 0) return make_error(Errc::io, "cannot make a working directory for the export");
   RemoveTree cleanup{work};
   const std::filesystem::path bundle = work / "bundle";

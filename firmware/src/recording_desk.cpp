@@ -70,10 +70,10 @@ Result<nlohmann::json> RecordingDesk::start(const Actor& who, RecordStart a,
   }
   auto run = std::make_shared<Run>();
   run->finisher = who;
-  auto begun = gate_.with(who, [&](Vault& v) -> Result<Recording> {
-    TILLID_ASSIGN(CaseInfo c, v.find_case(a.case_ref));
-    WipeOnExit wipe_case{&c.child_name, &c.cpr, &c.notes};
-    return v.begin_recording(c.id, a.interviewer, a.title, a.mirror_dir);
+  // begin_recording finds the case by id or number itself, from the clear columns, so that
+  // it works while the vault is locked too (FORMAT.md §7.6).
+  auto begun = gate_.with(who, [&](Vault& v) {
+    return v.begin_recording(a.case_ref, a.interviewer, a.title, a.mirror_dir);
   });
   if (!begun) return begun.error();
   run->rec.emplace(std::move(begun).value());

@@ -1,11 +1,16 @@
 // The daemon's one door to the Vault. Every call made for a request goes through with(),
-// which holds one mutex across set_actor() and the call, so each access-log entry names the
+// which holds one lock across set_actor() and the call, so each access-log entry names the
 // user the call served even when many connections are active (plan-i11 "vault calls
-// serialised"). It also remembers when the vault was last used, for the idle auto-lock.
+// serialised"). The lock is first come, first served: with dozens of clients an ordinary
+// mutex lets some threads win again and again while one waits for hundreds of requests, and
+// the timers' checkpoint would wait as long. It also remembers when a request last used the
+// vault, for the idle auto-lock.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <utility>
 
@@ -16,12 +21,40 @@ namespace tillid::daemon {
 // The daemon's own entries (start, stop, timers) are made as this actor.
 inline Actor daemon_actor() { return Actor{"tillidd", "daemon"}; }
 
+// A mutex that grants the lock in the order it was asked for.
+class FairMutex {
+ public:
+  void lock() {
+    std::unique_lock lk(m_);
+    if (!locked_ && queue_.empty()) {
+      locked_ = true;
+      return;
+    }
+    std::condition_variable mine;
+    queue_.push_back(&mine);
+    mine.wait(lk, [&] { return !locked_ && queue_.front() == &mine; });
+    queue_.pop_front();
+    locked_ = true;
+  }
+  void unlock() {
+    std::lock_guard lk(m_);
+    locked_ = false;
+    if (!queue_.empty()) queue_.front()->notify_one();
+  }
+
+ private:
+  std::mutex m_;
+  bool locked_ = false;
+  std::deque<std::condition_variable*> queue_;
+};
+
 class VaultGate {
  public:
   explicit VaultGate(Vault& vault) : vault_(vault) { touch(); }
   VaultGate(const VaultGate&) = delete;
   VaultGate& operator=(const VaultGate&) = delete;
 
+  // A call for a request (it counts as use of the vault).
   template <class F>
   auto with(const Actor& who, F&& f) -> decltype(f(std::declval<Vault&>())) {
     std::lock_guard lk(mu_);
@@ -30,25 +63,23 @@ class VaultGate {
     return f(vault_);
   }
 
-  // For the io thread's timers, which must never wait behind a long request (a verify):
-  // returns an unlocked lock if a request holds the vault now; the timer tries again soon.
+  // The daemon's own upkeep (checkpoints, the idle lock): in turn like any call, as the
+  // daemon, and not counted as use.
   template <class F>
-  bool try_with(const Actor& who, F&& f) {
-    std::unique_lock lk(mu_, std::try_to_lock);
-    if (!lk.owns_lock()) return false;
-    vault_.set_actor(who);
-    f(vault_);
-    return true;
+  auto upkeep(F&& f) -> decltype(f(std::declval<Vault&>())) {
+    std::lock_guard lk(mu_);
+    vault_.set_actor(daemon_actor());
+    return f(vault_);
   }
 
-  void touch() { last_use_ = std::chrono::steady_clock::now().time_since_epoch().count(); }
   std::chrono::steady_clock::time_point last_use() const {
     return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_use_.load()));
   }
 
  private:
+  void touch() { last_use_ = std::chrono::steady_clock::now().time_since_epoch().count(); }
   Vault& vault_;
-  std::mutex mu_;
+  FairMutex mu_;
   std::atomic<std::chrono::steady_clock::rep> last_use_{0};
 };
 

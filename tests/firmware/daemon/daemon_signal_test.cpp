@@ -8,11 +8,15 @@
 namespace tillid::test {
 namespace {
 
-// Opens a case and starts a live tone recording as staff; returns the item id.
-std::string start_recording(const fs::path& socket, const std::string& case_number) {
+// Opens a case as staff (or finds it open already).
+void open_case(const fs::path& socket, const std::string& case_number) {
   auto c = call_as(kStaffUid, socket, "case.add",
                    {{"number", case_number}, {"municipality", "0101"}, {"child_name", "Test Child"}, {"cpr", ""}, {"notes", ""}});
   if (c["ok"] != true) REQUIRE(c.value("code", "") == "already_exists");
+}
+
+// Starts a live tone recording as staff in an open case; returns the item id.
+std::string start_recording(const fs::path& socket, const std::string& case_number) {
   auto r = call_as(kStaffUid, socket, "record.start",
                    {{"case", case_number}, {"interviewer", "Interviewer One"}, {"title", "interview"},
                     {"source", "tone:440?realtime=1"}});
@@ -23,12 +27,14 @@ std::string start_recording(const fs::path& socket, const std::string& case_numb
   return id;
 }
 
-// Waits until at least `ms` of audio is durable in the vault; returns the stored_ms seen.
-std::int64_t wait_stored(const fs::path& socket, std::int64_t ms) {
+// Waits until at least `ms` of audio is durable in the vault; returns the stored_ms seen
+// (and in `elapsed` the audio captured by then).
+std::int64_t wait_stored(const fs::path& socket, std::int64_t ms, std::int64_t* elapsed = nullptr) {
   for (int i = 0; i < 600; ++i) {
     auto st = call_as(kStaffUid, socket, "record.status");
     REQUIRE(st["ok"] == true);
     const std::int64_t stored = st["result"]["stored_ms"];
+    if (elapsed) *elapsed = st["result"]["elapsed_ms"];
     if (stored >= ms) return stored;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -60,6 +66,7 @@ TEST_CASE("SIGTERM during a recording seals it, signs a final checkpoint and exi
   {
     DaemonProcess d(dv);
     unlock_and_enrol_staff(dv.socket);
+    open_case(dv.socket, "K-1");
     item = start_recording(dv.socket, "K-1");
     stored = wait_stored(dv.socket, 1500);
     // Another user's status sees the same recording (it belongs to the daemon).
@@ -104,7 +111,11 @@ TEST_CASE("kill -9 during a recording: the next start and unlock recover it, los
           "[daemon][signals][record][crash]") {
   DaemonVault dv;
   const int rounds = kill_rounds();
-  std::vector<std::pair<std::string, std::int64_t>> killed;  // item, stored_ms seen before the kill
+  struct Killed {
+    std::string item;
+    std::int64_t stored_ms, elapsed_ms;  // as the last status before the kill said
+  };
+  std::vector<Killed> killed;
   for (int round = 0; round < rounds; ++round) {
     INFO("round " << round);
     DaemonProcess d(dv);
@@ -115,29 +126,34 @@ TEST_CASE("kill -9 during a recording: the next start and unlock recover it, los
       REQUIRE(ls["ok"] == true);
       bool found = false;
       for (const auto& row : ls["result"])
-        if (row["id"] == killed.back().first) {
+        if (row["id"] == killed.back().item) {
           found = true;
           CHECK(row["interrupted"] == true);
           CHECK(row["verified"] == true);
-          // What status called durable survived; the cut costs at most the chunk in flight.
-          CHECK(row["duration_ms"].get<std::int64_t>() >= killed.back().second);
+          // What status called durable survived; the cut costs at most the chunk in flight
+          // (about a second of audio, capture/README.md) plus what was captured meanwhile.
+          const auto ms = row["duration_ms"].get<std::int64_t>();
+          CHECK(ms >= killed.back().stored_ms);
+          CHECK(ms >= killed.back().elapsed_ms - 1500);
         }
       CHECK(found);
     }
+    open_case(dv.socket, "K-9");
     const std::string item = start_recording(dv.socket, "K-9");
     // A varying point in the recording: 1.2 s to ~2.5 s.
-    const std::int64_t stored = wait_stored(dv.socket, 1200 + (round * 277) % 1300);
+    std::int64_t elapsed = 0;
+    const std::int64_t stored = wait_stored(dv.socket, 1200 + (round * 277) % 1300, &elapsed);
     d.kill9();
-    killed.emplace_back(item, stored);
+    killed.push_back({item, stored, elapsed});
   }
   Vault v = open_unlocked(dv.vault);
   auto items = v.items();
   REQUIRE(items.ok());
-  for (const auto& [id, stored] : killed) {
-    auto it = v.item(id);
+  for (const auto& k : killed) {
+    auto it = v.item(k.item);
     REQUIRE(it.ok());
     CHECK(it->interrupted);
-    CHECK(it->duration_ms >= stored);
+    CHECK(it->duration_ms >= k.stored_ms);
   }
   auto report = v.verify();
   REQUIRE(report.ok());
@@ -154,6 +170,7 @@ TEST_CASE("a recording belongs to the daemon: status, mark and stop come from ot
   DaemonProcess d(dv);
   unlock_and_enrol_staff(dv.socket);
   // The client that started it has exited (call_as runs it in a child) and it goes on.
+  open_case(dv.socket, "R-1");
   const std::string item = start_recording(dv.socket, "R-1");
   wait_stored(dv.socket, 500);
   auto again = call_as(kStaffUid, dv.socket, "record.start",
@@ -182,6 +199,38 @@ TEST_CASE("a recording belongs to the daemon: status, mark and stop come from ot
   const std::string second = start_recording(dv.socket, "R-1");
   CHECK(second != item);
   REQUIRE(call_as(kStaffUid, dv.socket, "record.stop")["ok"] == true);
+}
+
+}  // namespace tillid::test
+
+namespace tillid::test {
+
+// Needs recording while locked (i11-locked, FORMAT.md §7.6) in the vault library.
+TEST_CASE("staff record while the daemon is locked; the same daemon's unlock adopts and signs it",
+          "[daemon][record][locked]") {
+  DaemonVault dv;
+  DaemonProcess d(dv);
+  unlock_and_enrol_staff(dv.socket);
+  open_case(dv.socket, "W-1");
+  REQUIRE(call(dv.socket, "lock")["ok"] == true);
+  const std::string item = start_recording(dv.socket, "W-1");
+  wait_stored(dv.socket, 1000);
+  REQUIRE(call_as(kStaffUid, dv.socket, "record.mark", {{"label", "before the officer came"}})["ok"] == true);
+  auto stop = call_as(kStaffUid, dv.socket, "record.stop");
+  INFO(stop.dump());
+  REQUIRE(stop["ok"] == true);
+  CHECK(stop["result"]["verified"] == false);  // nothing can sign while locked
+  CHECK(call_as(kStaffUid, dv.socket, "ls")["code"] == "locked");
+  REQUIRE(call(dv.socket, "unlock", {{"passphrase", kPassphrase}})["ok"] == true);
+  auto ls = call_as(kStaffUid, dv.socket, "ls");
+  REQUIRE(ls["ok"] == true);
+  REQUIRE(ls["result"].size() == 1);
+  CHECK(ls["result"][0]["id"] == item);
+  CHECK(ls["result"][0]["verified"] == true);
+  CHECK(ls["result"][0]["bookmark_count"] == 1);
+  auto verify = call(dv.socket, "verify");
+  REQUIRE(verify["ok"] == true);
+  CHECK(verify["result"]["clean"] == true);
 }
 
 }  // namespace tillid::test

@@ -203,6 +203,7 @@ TEST_CASE("a bad configuration stops start-up with exit 2, naming the key and it
       {"[control]\nrequest_timeout_ms = 5000\nsockett = \"/tmp/x\"\n", "control.sockett", "line 3"},
       {"[checkpoint]\nmax_delay_ms = 1500\n", "checkpoint.max_delay_ms", "line 2"},
       {"[lock]\n\nidle_minutes = \"ten\"\n", "lock.idle_minutes", "line 3"},
+      {"[lock]\nidle_minutes = 0.01\n", "lock.idle_minutes", "line 2"},
       {"[recording]\nmirror_dir = \"relative/dir\"\n", "recording.mirror_dir", "line 2"},
       {"[control]\nsocket_mode = 0o777\n", "control.socket_mode", "line 2"},
       {"verbose = true\n", "verbose", "line 1"},
@@ -226,7 +227,7 @@ TEST_CASE("the configuration's defaults and every key parse as documented", "[da
   CHECK(def.socket_mode == 0600);
   CHECK(def.request_timeout == std::chrono::milliseconds(10000));
   CHECK(def.max_clients == 64);
-  CHECK(def.idle_minutes == 0);
+  CHECK(def.idle_lock == std::chrono::milliseconds(0));
   CHECK(def.checkpoint_max_delay == std::chrono::milliseconds(500));
   CHECK(def.bitrate == 32000);
   CHECK_FALSE(def.mirror_dir.has_value());
@@ -251,7 +252,7 @@ silence_alarm_s = 4.5
   CHECK(c->socket_mode == 0666);
   CHECK(c->request_timeout == std::chrono::milliseconds(2500));
   CHECK(c->max_clients == 8);
-  CHECK(c->idle_minutes == 15);
+  CHECK(c->idle_lock == std::chrono::minutes(15));
   CHECK(c->checkpoint_max_delay == std::chrono::milliseconds(1000));
   CHECK(c->bitrate == 48000);
   CHECK(c->mirror_dir == fs::path("/mnt/mirror"));
@@ -340,6 +341,32 @@ TEST_CASE("tillidd tells systemd READY, WATCHDOG and STOPPING through NOTIFY_SOC
   CHECK(m == "STOPPING=1");
   CHECK(d.terminate(std::chrono::seconds(5)) == 0);
   ::close(fd);
+}
+
+}  // namespace tillid::test
+
+namespace tillid::test {
+
+TEST_CASE("lock.idle_minutes locks an idle vault, but never during a recording", "[daemon][lock]") {
+  DaemonVault dv("[lock]\nidle_minutes = 0.05\n");  // 3 s
+  DaemonProcess d(dv);
+  unlock_and_enrol_staff(dv.socket);
+  REQUIRE(call_as(kStaffUid, dv.socket, "case.add",
+                  {{"number", "L-1"}, {"municipality", "0101"}, {"child_name", ""}, {"cpr", ""}, {"notes", ""}})["ok"] == true);
+  // A recording keeps it unlocked however long nobody asks anything.
+  REQUIRE(call_as(kStaffUid, dv.socket, "record.start",
+                  {{"case", "L-1"}, {"interviewer", "I"}, {"source", "tone:440?realtime=1"}})["ok"] == true);
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  CHECK(call(dv.socket, "status")["result"]["locked"] == false);
+  REQUIRE(call_as(kStaffUid, dv.socket, "record.stop")["ok"] == true);
+  // Then, idle, it locks by itself (polled through the log, which a status request would
+  // reset: read it after stopping the daemon).
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  REQUIRE(d.terminate(std::chrono::seconds(5)) == 0);
+  const auto log = dv.log_entries();
+  bool locked_by_daemon = false;
+  for (const auto& e : log) locked_by_daemon = locked_by_daemon || (e.action == LogAction::lock && e.actor_id == "tillidd");
+  CHECK(locked_by_daemon);
 }
 
 }  // namespace tillid::test
