@@ -206,7 +206,7 @@ TEST_CASE("a recording belongs to the daemon: status, mark and stop come from ot
 namespace tillid::test {
 
 // Needs recording while locked (i11-locked, FORMAT.md §7.6) in the vault library.
-TEST_CASE("staff record while the daemon is locked; the same daemon's unlock adopts and signs it",
+TEST_CASE("staff record while the daemon is locked, and the same daemon's unlock adopts and signs it",
           "[daemon][record][locked]") {
   DaemonVault dv;
   DaemonProcess d(dv);
