@@ -3,6 +3,12 @@
 // and the line toml++ reports for it.
 #include "config.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -41,6 +47,12 @@ Setter absolute_path(std::function<void(Config&, std::filesystem::path)> set) {
   };
 }
 
+// systemd's credential names are file names in $CREDENTIALS_DIRECTORY; a conservative subset.
+bool valid_credential_name(const std::string& s) {
+  if (s.empty() || s.size() > 255 || s == "." || s == "..") return false;
+  return s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == std::string::npos;
+}
+
 const std::map<std::string, Setter>& keys() {
   static const std::map<std::string, Setter> k = {
       {"control.socket", absolute_path([](Config& c, std::filesystem::path p) {
@@ -72,6 +84,14 @@ const std::map<std::string, Setter>& keys() {
          if (!(v == 0 || (v >= 0.05 && v <= 7 * 24 * 60)))
            return "must be 0 (never) or a number of minutes 0.05..10080";
          c.idle_lock = std::chrono::milliseconds(static_cast<std::int64_t>(v * 60000.0));
+         return {};
+       }},
+      // Unattended start (CONFIG.md [unlock]): the passphrase comes from this credential.
+      {"unlock.credential",
+       [](const toml::node& n, Config& c) -> std::string {
+         if (!n.is_string() || !valid_credential_name(n.as_string()->get()))
+           return "must be a systemd credential name: 1..255 of A-Z a-z 0-9 . _ - (not . or ..)";
+         c.unlock_credential = n.as_string()->get();
          return {};
        }},
       // LOG-FORMAT §3: the unsigned window stays within a second.
@@ -106,8 +126,8 @@ Result<Config> apply(const toml::table& root, const std::filesystem::path& vault
     const toml::table* t = node.as_table();
     if (!t) {
       return make_error(Errc::invalid_argument, at_line(section.source()) + ": unknown key '" + sname +
-                                                    "' (settings live in [control], [lock], [checkpoint], "
-                                                    "[recording]; see firmware/CONFIG.md)");
+                                                    "' (settings live in [control], [lock], [unlock], "
+                                                    "[checkpoint], [recording]; see firmware/CONFIG.md)");
     }
     for (auto&& [key, value] : *t) {
       const std::string name = sname + "." + std::string(key.str());
@@ -147,6 +167,43 @@ Result<Config> load_config(const std::filesystem::path& file, const std::filesys
   text << in.rdbuf();
   if (text.str().size() > 1024 * 1024) return make_error(Errc::invalid_argument, "the configuration file is over 1 MiB");
   return parse_config(text.str(), vault);
+}
+
+Result<Passphrase> read_unlock_credential(const std::string& name) {
+  constexpr std::size_t kMax = 1024;  // as `tillid --passphrase-file` (tools/tillid/passphrase.cpp)
+  const std::string key = "key 'unlock.credential': ";
+  const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+  if (dir == nullptr || *dir == '\0')
+    return make_error(Errc::invalid_argument, key + "no credential '" + name +
+                                                  "': CREDENTIALS_DIRECTORY is not set (is LoadCredentialEncrypted= set?)");
+  const std::filesystem::path file = std::filesystem::path(dir) / name;
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT)
+      return make_error(Errc::invalid_argument, key + "no credential '" + name +
+                                                    "' in $CREDENTIALS_DIRECTORY (is LoadCredentialEncrypted= set?)");
+    return make_error(Errc::invalid_argument, key + "cannot read the credential '" + name + "': " + std::strerror(err));
+  }
+  // Byte by byte up to the first newline: nothing after it is read into ordinary memory.
+  Secret buf(kMax + 1);
+  std::size_t len = 0;
+  int err = 0;
+  while (len < buf.size()) {
+    const ssize_t n = ::read(fd, buf.data() + len, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = errno;
+    if (n <= 0 || buf.data()[len] == '\n') break;
+    ++len;
+  }
+  ::close(fd);
+  if (err != 0)
+    return make_error(Errc::invalid_argument, key + "cannot read the credential '" + name + "': " + std::strerror(err));
+  if (len > kMax)
+    return make_error(Errc::invalid_argument, key + "the credential '" + name + "' has a line over 1024 bytes");
+  if (len > 0 && buf.data()[len - 1] == '\r') --len;
+  if (len == 0) return make_error(Errc::invalid_argument, key + "the credential '" + name + "' is empty");
+  return Secret::copy_of(buf.bytes().first(len));
 }
 
 }  // namespace tillid::daemon

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "tillid/result.hpp"
+#include "tillid/secret.hpp"
 
 namespace tillid::daemon {
 
@@ -20,6 +21,8 @@ struct Config {
   unsigned max_clients = 64;
   // [lock]
   std::chrono::milliseconds idle_lock{0};  // lock.idle_minutes; 0: never lock by itself
+  // [unlock]
+  std::optional<std::string> unlock_credential;  // a systemd credential's name: unlock at start
   // [checkpoint]
   std::chrono::milliseconds checkpoint_max_delay{500};
   // [recording]
@@ -35,5 +38,11 @@ Config default_config(const std::filesystem::path& vault);
 Result<Config> load_config(const std::filesystem::path& file, const std::filesystem::path& vault);
 // Same, from text (tests; `source_name` only labels parse errors).
 Result<Config> parse_config(std::string_view toml_text, const std::filesystem::path& vault);
+
+// The passphrase in the systemd credential `name` (unlock.credential): the first line of
+// $CREDENTIALS_DIRECTORY/<name>, at most 1024 bytes, read straight into sodium memory as
+// `tillid --passphrase-file` reads its file. Errors (invalid_argument: start-up exits 2) name
+// the key and the credential, never its content.
+Result<Passphrase> read_unlock_credential(const std::string& name);
 
 }  // namespace tillid::daemon

@@ -36,7 +36,8 @@ void remove_stale_exports(const std::filesystem::path& vault_dir) {
 Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Daemon::~Daemon() = default;
 
-Result<std::unique_ptr<Daemon>> Daemon::open(const std::filesystem::path& vault_dir, Config config) {
+Result<std::unique_ptr<Daemon>> Daemon::open(const std::filesystem::path& vault_dir, Config config,
+                                             std::optional<Passphrase> unlock_with) {
   TILLID_ASSIGN(Vault vault, Vault::open(vault_dir, daemon_actor()));
   // Checkpoints are signed by our timer, within checkpoint.max_delay_ms of an entry, rather
   // than after each one (LOG-FORMAT §3): one signature per burst of requests.
@@ -54,6 +55,16 @@ Result<std::unique_ptr<Daemon>> Daemon::open(const std::filesystem::path& vault_
   TILLID_TRY(impl->gate.with(daemon_actor(), [](Vault& v) {
     return v.log_event(LogAction::daemon_started, LogOutcome::ok, std::string("tillidd ") + kVersion);
   }));
+  // unlock.credential (CONFIG.md [unlock]): an unattended start. The log names the daemon as
+  // the actor and "credential" as where the passphrase came from (no person typed it; the
+  // entry's "slot N" says which passphrase). No authz_decision: no one asked. A wrong
+  // passphrase is a refused unlock like any other, and the vault stays locked for an officer.
+  if (unlock_with) {
+    auto unlocked = impl->gate.with(Actor{"tillidd", "credential"}, [&](Vault& v) { return v.unlock(*unlock_with); });
+    unlock_with.reset();  // sodium_free zeroes it
+    if (!unlocked)
+      std::cerr << "tillidd: unlock.credential: the vault stays locked: " << unlocked.error().message << "\n";
+  }
   return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
 }
 
@@ -219,7 +230,10 @@ int Daemon::run() {
   d.schedule_idle_check();
   d.schedule_watchdog();
   notify_ready();
-  std::cerr << "tillidd " << kVersion << ": serving (vault locked until `tillid unlock`)\n";
+  const bool unlocked = d.gate.upkeep([](Vault& v) { return v.is_unlocked(); });
+  std::cerr << "tillidd " << kVersion
+            << (unlocked ? ": serving (vault unlocked by unlock.credential)\n"
+                         : ": serving (vault locked until `tillid unlock`)\n");
   d.io.run();
   return 0;
 }

@@ -5,10 +5,12 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config.hpp"
 #include "tillid/result.hpp"
+#include "tillid/secret.hpp"
 
 namespace tillid::daemon {
 
@@ -17,8 +19,11 @@ inline constexpr const char* kVersion = "0.1.0";
 class Daemon {
  public:
   // Opens the vault locked (start-up recovery runs as in Vault::open), defers checkpoints,
-  // binds the control socket. Nothing is served until run().
-  static Result<std::unique_ptr<Daemon>> open(const std::filesystem::path& vault_dir, Config config);
+  // binds the control socket. With `unlock_with` (unlock.credential) it then unlocks as the
+  // unlock op does, as actor tillidd/credential; a refused unlock is logged and the daemon
+  // serves locked. The passphrase is wiped before open returns. Nothing is served until run().
+  static Result<std::unique_ptr<Daemon>> open(const std::filesystem::path& vault_dir, Config config,
+                                              std::optional<Passphrase> unlock_with = std::nullopt);
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;

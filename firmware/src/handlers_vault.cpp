@@ -307,8 +307,14 @@ Result<json> op_audit_checkpoint(Call& c) {
 }
 
 Result<json> op_audit_log(Call& c) {
-  // Opened under the gate so no entry is half-appended between the files' sizes.
-  TILLID_ASSIGN(auto files, c.d.gate.with(c.caller.actor, [](Vault& v) { return open_files(v.log_dir()); }));
+  // Opened under the gate so no entry is half-appended between the files' sizes. Unlocked,
+  // the pending entries (this request's own authz_decision among them) are signed first, so
+  // the copy ends at a checkpoint and `tillid audit verify` on it can say OK (LOG-FORMAT.md
+  // §3.5). Locked there is no key: the copy honestly ends with unsigned entries (exit 8).
+  TILLID_ASSIGN(auto files, c.d.gate.with(c.caller.actor, [](Vault& v) -> Result<std::vector<OpenFile>> {
+    if (v.is_unlocked()) TILLID_TRY(v.sign_pending_checkpoint());
+    return open_files(v.log_dir());
+  }));
   for (auto& f : files) TILLID_TRY(stream_fd(c.io, f.fd, f.name, f.size));
   return json{{"files", files.size()}};
 }

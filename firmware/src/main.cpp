@@ -1,6 +1,6 @@
 // `tillidd --vault DIR [--config FILE] [--version]`: the appliance daemon, in the foreground
 // (systemd supervises it; firmware/README.md). Exit codes: 0 after SIGTERM/SIGINT, 1 when it
-// cannot start, 2 for a bad command line or configuration.
+// cannot start, 2 for a bad command line or configuration (a missing unlock.credential too).
 #include <sodium.h>
 
 #include <csignal>
@@ -46,7 +46,18 @@ int main(int argc, char** argv) {
     std::cerr << "tillidd: configuration: " << config.error().message << "\n";
     return 2;
   }
-  auto daemon = Daemon::open(vault_dir, std::move(config).value());
+  // unlock.credential: the passphrase is read before the vault is opened, so a missing
+  // credential is a configuration error (exit 2) rather than a daemon that quietly stays locked.
+  std::optional<tillid::Passphrase> unlock_with;
+  if (config->unlock_credential) {
+    auto pass = read_unlock_credential(*config->unlock_credential);
+    if (!pass) {
+      std::cerr << "tillidd: configuration: " << pass.error().message << "\n";
+      return 2;
+    }
+    unlock_with = std::move(pass).value();
+  }
+  auto daemon = Daemon::open(vault_dir, std::move(config).value(), std::move(unlock_with));
   if (!daemon) {
     std::cerr << "tillidd: cannot start: " << daemon.error().message << "\n";
     return 1;

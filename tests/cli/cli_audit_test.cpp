@@ -42,6 +42,23 @@ TEST_CASE("audit verify passes on an untouched log with no passphrase", "[cli][a
   CHECK(r.out.find("OK") != std::string::npos);
 }
 
+TEST_CASE("audit verify without --log checks the daemon's copy: OK while unlocked, UNSIGNED while locked",
+          "[cli][audit]") {
+  AuditedVault v;
+  // Unlocked (the fixture's daemon is unlocked by the admin first): the copy audit.log sends
+  // ends at a checkpoint the daemon signs for it, covering that request's own authz_decision.
+  auto r = v.tillid({"audit", "verify", "--key-file", v.key.string(), "--since", v.kept.string()});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("OK") != std::string::npos);
+  // Locked (a fresh daemon): no key signs the request's entry, and the verifier says so.
+  auto locked =
+      v.as_with(static_cast<int>(TestUids::auditor), std::nullopt, {"audit", "verify", "--key-file", v.key.string()});
+  INFO(locked.out << locked.err);
+  CHECK(locked.exit_code == 8);
+  CHECK(locked.out.find("UNSIGNED") != std::string::npos);
+}
+
 TEST_CASE("audit verify names the first bad entry when an entry is edited", "[cli][audit]") {
   AuditedVault v;
   auto entries = v.vault / "log" / "entries";

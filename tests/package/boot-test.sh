@@ -5,7 +5,7 @@
 # really runs as the unit says: READY through sd_notify, user tillid with the audio group, no
 # capabilities, no_new_privs, a seccomp filter, the 0666 socket in the 0755 runtime directory,
 # the decrypted credential in $CREDENTIALS_DIRECTORY, the online `systemd-analyze security`
-# score ≤ 1.0, unlock/status, a staff user's tone recording, verify and lock through the socket
+# score ≤ 1.0, the unattended unlock (unlock.credential), unlock/status, a staff user's tone recording, verify and lock through the socket
 # under the full sandbox with no refused system call, and `systemctl stop` ending in exit 0.
 #
 #   tests/package/boot-test.sh [BUILD_DIR]      (default build; tillidd, tillid built)
@@ -54,6 +54,7 @@ printf '%s' "$passphrase" | in_root systemd-creds encrypt --with-key=host --name
   /etc/credstore.encrypted/tillid-passphrase 2>/dev/null || fail "systemd-creds encrypt"
 mkdir -p "$root/etc/systemd/system/tillidd.service.d"
 printf '[Service]\nLoadCredentialEncrypted=tillid-passphrase\n' >"$root/etc/systemd/system/tillidd.service.d/unlock.conf"
+printf '\n[unlock]\ncredential = "tillid-passphrase"\n' >>"$root/etc/tillid/tillidd.toml"
 umask 022
 debian_root_umount "$root" || fail "cannot unmount the root before booting it"
 
@@ -89,8 +90,11 @@ check "credential readable by tillid only" [ "$(stat -c '%a %U' "$cred")" = "400
 score=$(systemd-analyze security tillidd.service 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
 check "online exposure $score <= 1.0" awk -v s="$score" 'BEGIN { exit !(s != "" && s + 0 <= 1.0) }'
 export TILLID_SOCKET=/run/tillid/control.sock
-check "status: locked, root is admin" bash -c 'tillid --json status | tr -d " \n" | grep -q "\"locked\":true" && tillid --json status | grep -q "\"admin\""'
-check "unlock under the sandbox" tillid --passphrase-file /root/passphrase unlock
+# unlock.credential: the daemon unlocked itself at start with the credential, no client.
+check "status: unlocked by the credential, root is admin" bash -c 'tillid --json status | tr -d " \n" | grep -q "\"locked\":false" && tillid --json status | grep -q "\"admin\""'
+check "journal: unlocked by unlock.credential" bash -c 'journalctl -u tillidd.service -o cat | grep -q "unlocked by unlock.credential"'
+check "a wrong passphrase is refused while unlocked (exit 3)" bash -c 'printf "wrong\n" >/tmp/wrong; tillid --passphrase-file /tmp/wrong unlock; [ $? = 3 ]'
+check "unlock again under the sandbox" tillid --passphrase-file /root/passphrase unlock
 check "status: unlocked" bash -c 'tillid --json status | tr -d " \n" | grep -q "\"locked\":false"'
 # The recorder under the sandbox (threads, Opus, fsync in the state directory), as a staff
 # member with a uid of their own: a tone stands in for the microphone (no /dev/snd here).

@@ -284,11 +284,12 @@ Result<Vault> Vault::open(const fs::path& dir, Actor actor) {
 Result<void> Vault::unlock(const Passphrase& passphrase) {
   std::lock_guard lk(state_->mutex);
   State& s = *state_;
-  if (s.keys) return {};
   auto fail = [&](Error e) -> Result<void> {
     TILLID_TRY(s.record_failure(LogAction::unlock, "", "", e));
     return e;
   };
+  // The passphrase is checked even when the vault is already unlocked: an unlock that said ok
+  // to any passphrase then would let anyone who reaches the daemon test guesses unlogged.
   auto slots = load_key_slots(s.db);
   if (!slots.ok()) return fail(slots.error());
   std::optional<Secret> master;
@@ -305,6 +306,10 @@ Result<void> Vault::unlock(const Passphrase& passphrase) {
   if (!master)
     return fail(make_error(Errc::wrong_passphrase,
                            "the passphrase does not open any key slot of this vault; nothing was changed"));
+  // Already unlocked: nothing changes (the found master key is wiped with `master`).
+  if (s.keys)
+    return s.record_event(LogAction::unlock, "", "", LogOutcome::ok,
+                          "slot " + std::to_string(slot_id) + ", already unlocked");
   auto keys = derive_keys(std::move(*master), s.db, s.vault_id, s.signing_pk);
   if (!keys.ok()) return fail(keys.error());
   s.keys = std::move(keys.value());

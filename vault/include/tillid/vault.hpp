@@ -149,6 +149,9 @@ class Vault {
   ~Vault();
 
   // Unlock with any slot's passphrase. Also finishes recovery of work a crash interrupted.
+  // Already unlocked, the passphrase is still checked: a wrong one fails (wrong_passphrase,
+  // logged as a refused unlock) and a right one changes nothing (logged "slot N, already
+  // unlocked").
   Result<void> unlock(const Passphrase& passphrase);
   bool is_unlocked() const;
 
