@@ -63,6 +63,15 @@ class VaultGate {
     return f(vault_);
   }
 
+  // A call that needs no turn: one that names its actor itself and is safe beside any other
+  // call (Vault::log_event_as, which takes the vault's own mutex only briefly). It counts as
+  // use, like with().
+  template <class F>
+  auto beside(F&& f) -> decltype(f(std::declval<Vault&>())) {
+    touch();
+    return f(vault_);
+  }
+
   // The daemon's own upkeep (checkpoints, the idle lock): in turn like any call, as the
   // daemon, and not counted as use.
   template <class F>
