@@ -85,6 +85,12 @@ Result<ControlClient> ControlClient::connect(const std::filesystem::path& socket
   if (frame->kind != FrameKind::json) return malformed("the greeting is not a JSON frame");
   auto j = parse_json_object(frame->bytes());
   if (!j) return malformed("the greeting: " + j.error().message);
+  // §4: a daemon that cannot serve us (too many clients, stopping) says why instead of hello.
+  if (j->contains("ok") && !j->contains("protocol")) {
+    auto refused = parse_reply(*j);
+    if (refused) return malformed("a success reply instead of the greeting");
+    return refused.error();
+  }
   TILLID_ASSIGN(Hello hello, parse_hello(*j));
   return ControlClient(std::move(conn), std::move(hello));
 }
@@ -108,6 +114,9 @@ Result<bool> ControlClient::send_input(const ByteSource& input) {
 Result<nlohmann::json> ControlClient::call(std::string_view op, const nlohmann::json& args, const ByteSource* input,
                                            Receiver* output) {
   if (!conn_) return make_error(Errc::io, "the connection to tillidd is closed");
+  // Data frames after a request that takes none would be a protocol error on the daemon's side.
+  if (const OpSpec* spec = find_op(op); input != nullptr && spec != nullptr && spec->input == Input::none)
+    return make_error(Errc::internal, std::string(op) + " takes no input stream");
   nlohmann::json request = make_request(op, args);
   auto frame = encode_json_frame(request);
   wipe_json(request);
@@ -137,6 +146,7 @@ Result<nlohmann::json> ControlClient::receive_reply(Receiver* output) {
   // audit.log send per file a header, data..., end.
   enum class State { idle, data_open, data_done, file_open, between_files } state = State::idle;
   std::uint64_t announced = 0, received = 0;
+  SecureBytes message;  // the pieces of a reply longer than one frame (§3)
   auto fail = [&](Error e) -> Result<nlohmann::json> {
     conn_.reset();  // the stream is out of step, or the receiver gave up: nothing to resume
     return e;
@@ -144,11 +154,23 @@ Result<nlohmann::json> ControlClient::receive_reply(Receiver* output) {
   for (;;) {
     auto frame = conn_->receive();
     if (!frame) return fail(frame.error());
-    if (frame->kind != FrameKind::json && output == nullptr)
+    if (frame->kind != FrameKind::json && frame->kind != FrameKind::part && output == nullptr)
       return fail(malformed("a data stream for an op without output"));
     switch (frame->kind) {
+      case FrameKind::part: {
+        if (message.size() + frame->body.size() > kMaxReply - 1) return fail(malformed("a reply over 16 MiB"));
+        message.append(frame->bytes());
+        break;
+      }
       case FrameKind::json: {
-        auto j = parse_json_object(frame->bytes());
+        std::span<const unsigned char> text = frame->bytes();
+        if (message.size() > 0) {
+          if (message.size() + text.size() > kMaxReply) return fail(malformed("a reply over 16 MiB"));
+          message.append(text);
+          text = {message.data(), message.size()};
+        }
+        auto j = parse_json_object(text);
+        message.clear();
         if (!j) return fail(malformed(j.error().message));
         auto result = parse_reply(*j);
         wipe_json(*j);
@@ -159,6 +181,7 @@ Result<nlohmann::json> ControlClient::receive_reply(Receiver* output) {
         return result;
       }
       case FrameKind::file: {
+        if (message.size() > 0) return fail(malformed("a file header inside a reply"));
         if (state != State::idle && state != State::between_files) return fail(malformed("an unexpected file"));
         auto j = parse_json_object(frame->bytes());
         if (!j) return fail(malformed(j.error().message));
@@ -171,6 +194,7 @@ Result<nlohmann::json> ControlClient::receive_reply(Receiver* output) {
         break;
       }
       case FrameKind::data: {
+        if (message.size() > 0) return fail(malformed("data inside a reply"));
         if (state == State::idle) state = State::data_open;
         if (state != State::data_open && state != State::file_open) return fail(malformed("unexpected data"));
         received += frame->body.size();
@@ -180,6 +204,7 @@ Result<nlohmann::json> ControlClient::receive_reply(Receiver* output) {
         break;
       }
       case FrameKind::end: {
+        if (message.size() > 0) return fail(malformed("an end of data inside a reply"));
         if (state == State::file_open) {
           if (received != announced) return fail(malformed("a file shorter than its header said"));
           state = State::between_files;

@@ -86,8 +86,8 @@ Result<void> not_object(std::string_view what) {
   return make_error(Errc::corrupt, "malformed reply from tillidd: " + std::string(what) + " is not a JSON object");
 }
 
-// Role names as users.hpp documents them; kept here too so that the codec does not depend on
-// the roster's implementation (the two are checked against each other by the round-trip test).
+// Role names as users.hpp documents them (firmware/AUTHZ.md); kept here so that the codec,
+// which the client links, does not need the roster's code.
 constexpr std::string_view kRoleNames[] = {"admin", "staff", "caseworker", "auditor"};
 constexpr Role kRoles[] = {Role::admin, Role::staff, Role::caseworker, Role::auditor};
 

@@ -24,8 +24,6 @@ int poll_timeout(const Deadline& deadline) {
   return left > 60'000 ? 60'000 : static_cast<int>(left);
 }
 
-Error timed_out() { return make_error(Errc::io, "tillidd did not answer in time"); }
-
 Error os_error(const char* what, int err) {
   return make_error(Errc::io, std::string(what) + ": " + std::strerror(err));
 }
@@ -50,12 +48,15 @@ Result<short> wait_for(int fd, short events, const Deadline& deadline) {
 
 }  // namespace
 
-Connection::Connection(int fd) : fd_(fd), buffer_(kReadChunk) {}
+Connection::Connection(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)), buffer_(kReadChunk) {}
+
+Error Connection::closed() const { return make_error(Errc::io, "the connection to " + peer_ + " is closed"); }
 
 Connection::~Connection() { close_fd(); }
 
 Connection::Connection(Connection&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
+      peer_(std::move(other.peer_)),
       decoder_(std::move(other.decoder_)),
       buffer_(std::move(other.buffer_)),
       start_(std::exchange(other.start_, 0)),
@@ -65,6 +66,7 @@ Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
     close_fd();
     fd_ = std::exchange(other.fd_, -1);
+    peer_ = std::move(other.peer_);
     decoder_ = std::move(other.decoder_);
     buffer_ = std::move(other.buffer_);
     start_ = std::exchange(other.start_, 0);
@@ -82,7 +84,7 @@ Result<bool> Connection::read_some(Deadline deadline) {
   // Called only when everything read before has been decoded (start_ == end_).
   for (;;) {
     TILLID_ASSIGN(short ev, wait_for(fd_, POLLIN, deadline));
-    if (ev == 0) return timed_out();
+    if (ev == 0) return make_error(Errc::io, peer_ + " did not answer in time");
     const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
@@ -96,31 +98,31 @@ Result<bool> Connection::read_some(Deadline deadline) {
 }
 
 Result<Frame> Connection::receive(Deadline deadline) {
-  if (fd_ < 0) return make_error(Errc::io, "the connection to tillidd is closed");
+  if (fd_ < 0) return closed();
   for (;;) {
     if (auto f = decoder_.pop()) return std::move(*f);
     if (start_ < end_) {
       auto used = decoder_.feed({buffer_.data() + start_, end_ - start_});
-      if (!used) return make_error(Errc::corrupt, "malformed frame from tillidd: " + used.error().message);
+      if (!used) return make_error(Errc::corrupt, "malformed frame from " + peer_ + ": " + used.error().message);
       start_ += *used;
       continue;
     }
     TILLID_ASSIGN(bool more, read_some(deadline));
     if (!more)
-      return make_error(Errc::io, decoder_.idle() ? "tillidd closed the connection"
-                                                  : "tillidd closed the connection in the middle of a frame");
+      return make_error(Errc::io, peer_ + (decoder_.idle() ? " closed the connection"
+                                                           : " closed the connection in the middle of a frame"));
   }
 }
 
 Result<void> Connection::send(std::span<const unsigned char> bytes, Deadline deadline) {
-  if (fd_ < 0) return make_error(Errc::io, "the connection to tillidd is closed");
+  if (fd_ < 0) return closed();
   while (!bytes.empty()) {
     const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         TILLID_ASSIGN(short ev, wait_for(fd_, POLLOUT, deadline));
-        if (ev == 0) return timed_out();
+        if (ev == 0) return make_error(Errc::io, peer_ + " did not answer in time");
         continue;
       }
       return os_error("writing to the control socket", errno);
@@ -131,18 +133,18 @@ Result<void> Connection::send(std::span<const unsigned char> bytes, Deadline dea
 }
 
 Result<bool> Connection::send_unless_frame(std::span<const unsigned char> bytes, Deadline deadline) {
-  if (fd_ < 0) return make_error(Errc::io, "the connection to tillidd is closed");
+  if (fd_ < 0) return closed();
   while (!bytes.empty()) {
     // The peer spoke in the middle of our upload: only a reply that ends the request can come
     // now (§5.1); receive() finishes reading it.
     while (start_ < end_ && decoder_.idle()) {
       auto used = decoder_.feed({buffer_.data() + start_, end_ - start_});
-      if (!used) return make_error(Errc::corrupt, "malformed frame from tillidd: " + used.error().message);
+      if (!used) return make_error(Errc::corrupt, "malformed frame from " + peer_ + ": " + used.error().message);
       start_ += *used;
     }
     if (!decoder_.idle()) return false;
     TILLID_ASSIGN(short ev, wait_for(fd_, POLLIN | POLLOUT, deadline));
-    if (ev == 0) return timed_out();
+    if (ev == 0) return make_error(Errc::io, peer_ + " did not answer in time");
     if (ev & (POLLIN | POLLHUP | POLLERR)) {
       TILLID_ASSIGN(bool more, read_some(deadline));
       if (!more) return false;  // end of stream: receive() reports it

@@ -1,4 +1,5 @@
 // Frame encoding and the incremental, bounded frame decoder (CONTROL-PROTOCOL.md §2).
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
@@ -8,14 +9,14 @@ namespace tillid::control {
 
 namespace {
 
-// §2: json and file bodies are a JSON object (≥ 2 bytes, but 1 is caught by the parser), data
-// bodies carry 1..kMaxBody bytes, end bodies are empty.
+// §2: json, file and part bodies carry JSON text (an object is ≥ 2 bytes, but 1 is caught by
+// the parser), data bodies carry 1..kMaxBody bytes, end bodies are empty.
 bool body_size_allowed(FrameKind kind, std::size_t size) {
   if (size > kMaxBody) return false;
   return kind == FrameKind::end ? size == 0 : size >= 1;
 }
 
-bool known_kind(unsigned char k) { return k >= 1 && k <= 4; }
+bool known_kind(unsigned char k) { return k >= 1 && k <= 5; }
 
 }  // namespace
 
@@ -25,6 +26,7 @@ std::string_view to_string(FrameKind kind) {
     case FrameKind::data: return "data";
     case FrameKind::end: return "end";
     case FrameKind::file: return "file";
+    case FrameKind::part: return "part";
   }
   return "unknown";
 }
@@ -53,11 +55,26 @@ Result<Secret> encode_json_frame(const nlohmann::json& value, FrameKind kind) {
     return make_error(Errc::invalid_argument, "JSON goes in json or file frames only");
   std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const std::size_t size = text.size();
-  auto frame = encode_frame(kind, {reinterpret_cast<const unsigned char*>(text.data()), text.size()});
-  wipe(text);
-  if (!frame) return make_error(Errc::invalid_argument, "a message of " + std::to_string(size) +
-                                                            " bytes exceeds the 65536-byte limit");
-  return frame;
+  struct Wipe {
+    std::string& t;
+    ~Wipe() { wipe(t); }
+  } wipe_text{text};
+  const std::size_t limit = kind == FrameKind::json ? kMaxReply : kMaxBody;
+  if (size == 0 || size > limit)
+    return make_error(Errc::invalid_argument, "a message of " + std::to_string(size) + " bytes exceeds the " +
+                                                  std::to_string(limit) + "-byte limit");
+  // §3: pieces of kMaxBody bytes in part frames, the last piece (1..kMaxBody) in the json frame.
+  const std::size_t pieces = (size + kMaxBody - 1) / kMaxBody;
+  Secret out(size + pieces * kHeaderSize);
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < pieces; ++i) {
+    const std::size_t n = std::min(kMaxBody, size - i * kMaxBody);
+    const auto h = frame_header(i + 1 == pieces ? kind : FrameKind::part, n);
+    std::memcpy(out.data() + at, h.data(), h.size());
+    std::memcpy(out.data() + at + kHeaderSize, text.data() + i * kMaxBody, n);
+    at += kHeaderSize + n;
+  }
+  return out;
 }
 
 Result<void> FrameDecoder::check_header() {

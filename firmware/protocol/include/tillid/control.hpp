@@ -30,9 +30,13 @@ inline constexpr std::size_t kMaxBody = 65536;                 // bytes after th
 inline constexpr std::size_t kMaxFrameLength = kMaxBody + 1;   // the u32 length field's maximum
 inline constexpr std::size_t kHeaderSize = 5;                  // u32 length + u8 kind
 inline constexpr int kMaxJsonDepth = 32;                       // nesting of arrays/objects
+// A reply longer than one frame travels as part frames + a final json frame (§2, §3); the
+// client accepts up to this much. Requests always fit in one frame.
+inline constexpr std::size_t kMaxReply = std::size_t{16} << 20;
 
-enum class FrameKind : std::uint8_t { json = 1, data = 2, end = 3, file = 4 };
-std::string_view to_string(FrameKind kind);  // "json" | "data" | "end" | "file"
+// part: a non-final piece of a JSON message that does not fit in one frame (server → client).
+enum class FrameKind : std::uint8_t { json = 1, data = 2, end = 3, file = 4, part = 5 };
+std::string_view to_string(FrameKind kind);  // "json" | "data" | "end" | "file" | "part"
 
 // One decoded frame. The body lives in sodium memory: requests carry passphrases and names,
 // data frames carry evidence (issue 10, class 7).
@@ -47,8 +51,11 @@ std::array<unsigned char, kHeaderSize> frame_header(FrameKind kind, std::size_t 
 // Header + body in one buffer (sodium memory, wiped when dropped). Bodies over kMaxBody, empty
 // data/json/file bodies and a non-empty end body are bugs: invalid_argument.
 Result<Secret> encode_frame(FrameKind kind, std::span<const unsigned char> body);
-// A JSON value serialised (invalid UTF-8 in strings replaced, as `--json` output does) as a
-// kind `kind` frame (json or file); invalid_argument if it does not fit in kMaxBody.
+// A JSON value serialised (canonical form, §3; invalid UTF-8 in strings replaced, as `--json`
+// output does) as one kind `kind` frame (json or file). A json message over kMaxBody becomes
+// part frames and a final json frame, all in the returned buffer (up to kMaxReply; only the
+// server sends such messages: a server refuses part frames). invalid_argument beyond that, or
+// for a file header over kMaxBody.
 Result<Secret> encode_json_frame(const nlohmann::json& value, FrameKind kind = FrameKind::json);
 
 // Incremental, bounded decoder (§2). It holds at most one frame: the body buffer is
@@ -133,11 +140,13 @@ void wipe_json(nlohmann::json& j);
 using Clock = std::chrono::steady_clock;
 using Deadline = std::optional<Clock::time_point>;  // nullopt: wait as long as it takes
 
-// A connected socket (owned, closed on destruction) with a frame decoder. Signals interrupt
-// nothing (EINTR is retried; SIGPIPE is never raised: MSG_NOSIGNAL).
+// A connected socket (owned, closed on destruction) with a frame decoder, for either side.
+// Signals interrupt nothing (EINTR is retried; SIGPIPE is never raised: MSG_NOSIGNAL).
+// `peer` names the other side in error messages ("tillidd" for the client; the daemon passes
+// e.g. "the client").
 class Connection {
  public:
-  explicit Connection(int fd);
+  explicit Connection(int fd, std::string peer = "tillidd");
   ~Connection();
   Connection(Connection&& other) noexcept;
   Connection& operator=(Connection&& other) noexcept;
@@ -150,14 +159,18 @@ class Connection {
   // As send(), but gives up early and returns false when a frame arrives from the peer
   // first (a refusal while the client uploads, §5.1); receive() then returns it.
   Result<bool> send_unless_frame(std::span<const unsigned char> bytes, Deadline deadline = std::nullopt);
-  // The next frame. io on end of stream ("closed the connection") or timeout; corrupt for
-  // bytes that break the framing.
+  // The next frame. io on end of stream ("closed the connection") or timeout ("did not
+  // answer in time"); corrupt for bytes that break the framing (the decoder's reason, §2).
   Result<Frame> receive(Deadline deadline = std::nullopt);
+  // No partial frame is buffered (an end of stream now would be clean).
+  bool idle() const { return decoder_.idle() && start_ == end_; }
 
  private:
   Result<bool> read_some(Deadline deadline);  // false: end of stream
   void close_fd();
+  Error closed() const;
   int fd_ = -1;
+  std::string peer_;
   FrameDecoder decoder_;
   Secret buffer_;                   // bytes read but not yet decoded
   std::size_t start_ = 0, end_ = 0; // the undecoded part of buffer_
