@@ -29,8 +29,7 @@ Result<unsigned> peer_uid(int fd) {
 }
 
 Result<void> send_json(control::Connection& conn, const json& j, std::chrono::milliseconds timeout) {
-  TILLID_ASSIGN(Secret frame, control::encode_json_frame(j));
-  return conn.send(frame.bytes(), control::Clock::now() + timeout);
+  return conn.send_json(j, control::Clock::now() + timeout);
 }
 
 // A request that breaks the protocol: an error reply, a protocol_error entry (the reason is
