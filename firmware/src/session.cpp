@@ -98,26 +98,29 @@ bool serve_request(Daemon::Impl& d, control::Connection& conn, unsigned uid, con
     (void)send_json(conn, control::reply_error(make_error(Errc::io, "tillidd is stopping")), timeout);
     return false;
   }
-  auto caller = identify(d, uid);
-  if (!caller) {
-    (void)send_json(conn, control::reply_error(caller.error()), timeout);
-    return false;
-  }
-
   // The one place a request is authorised (firmware/AUTHZ.md), and every decision is logged
-  // with the authenticated user. A decision that cannot be logged is not acted on.
-  const auto decision = authz::authorize(caller->user, request->op);
-  const std::string details = authz::log_details(request->op, decision);
-  // Not through the gate: the entry names its actor itself, and concurrent requests' decisions
-  // then share one fdatasync instead of queueing one by one (log_event_as). It is durable
-  // before the handler runs.
-  auto logged = d.gate.beside([&](Vault& v) {
-    return v.log_event_as(caller->actor, LogAction::authz_decision,
-                          decision.allowed ? LogOutcome::ok : LogOutcome::refused, details);
+  // with the authenticated user. A decision that cannot be logged is not acted on. Who the
+  // peer is, the decision and its entry happen in one roster turn: a revocation (or an
+  // enrolment) waits for it, so the roster read and the entry cannot be separated by a change
+  // of the roster. Not at the gate: the entry names its actor itself (log_event_as), so
+  // concurrent requests' decisions share one fdatasync instead of queueing one by one; it is
+  // durable before the handler runs.
+  Caller who;
+  who.uid = uid;
+  authz::Decision decision;
+  auto logged = d.gate.authorize([&](Vault& v) -> Result<void> {
+    TILLID_ASSIGN(who.user, v.user_by_uid(uid));
+    if (who.user) who.actor = Actor{who.user->name, std::string(to_string(who.user->role))};
+    else who.actor = Actor{"uid:" + std::to_string(uid), "none"};
+    decision = authz::authorize(who.user, request->op);
+    return v.log_event_as(who.actor, LogAction::authz_decision,
+                          decision.allowed ? LogOutcome::ok : LogOutcome::refused,
+                          authz::log_details(request->op, decision));
   });
+  const Caller* caller = &who;
   if (!logged) {
     (void)send_json(conn, control::reply_error(make_error(logged.error().code,
-                                                          "the request could not be logged, so it was not run: " +
+                                                          "the request could not be authorised and logged, so it was not run: " +
                                                               logged.error().message)),
                     timeout);
     return false;

@@ -532,3 +532,58 @@ TEST_CASE("users: lock wipes the keys, is logged, and waits for a running record
   REQUIRE(report.ok());
   CHECK(report->clean());
 }
+
+TEST_CASE("users: lock forgets the log's entry key too, so an entry written while locked is not vouched for by a MAC",
+          "[users]") {
+  // LOG-FORMAT.md §3.4: while unlocked every entry carries a MAC under subkey 5. After lock()
+  // the key must be gone: an entry written then carries no MAC, so a later process (which did
+  // not write it itself) quarantines it at unlock instead of adopting it.
+  vt::TempDir t;
+  const fs::path dir = t.path() / "v";
+  create_with_admin(dir);
+  {
+    Vault v = open_unlocked(dir);
+    REQUIRE(v.log_event(LogAction::authz_decision, LogOutcome::ok, "op status").ok());  // MAC'd
+    REQUIRE(v.lock().ok());
+    REQUIRE(v.log_event(LogAction::authz_decision, LogOutcome::ok, "op lock").ok());  // no key: no MAC
+  }
+  { Vault v = open_unlocked(dir); }
+  auto all = log_entries(dir);
+  const auto quarantined = quarantined_ranges(all);
+  std::vector<std::string> q;
+  for (const auto& e : all)
+    if (in_ranges(quarantined, e.seq)) q.push_back(e.details);
+  CHECK(q == std::vector<std::string>{"op lock"});
+}
+
+TEST_CASE("users: a roster put back while the vault was locked is refused at the next unlock of the same Vault",
+          "[users][attack]") {
+  // A daemon locks when idle and unlocks again in the same process; the roster swapped in
+  // between must not pass that unlock (the floor of FORMAT.md §8.4 rule 2).
+  vt::TempDir t;
+  const fs::path dir = t.path() / "v";
+  create_with_admin(dir);
+  {
+    Vault v = open_unlocked(dir);
+    add(v, new_user("sofie", Role::staff, 61001));
+  }
+  vt::Bytes old_roster, old_sig;
+  {
+    Meta m(dir);
+    old_roster = *m.get("roster");
+    old_sig = *m.get("roster_sig");
+  }
+  Vault v = open_unlocked(dir);
+  REQUIRE(v.revoke_user("sofie").ok());
+  REQUIRE(v.lock().ok());
+  {
+    Meta m(dir);
+    m.set("roster", old_roster);
+    m.set("roster_sig", old_sig);
+  }
+  auto u = v.unlock(pass(vt::kPass));
+  REQUIRE_FALSE(u.ok());
+  CHECK(u.error().code == Errc::corrupt);
+  CHECK(u.error().message.find("rolled back") != std::string::npos);
+  CHECK_FALSE(v.is_unlocked());
+}

@@ -347,6 +347,7 @@ Result<void> Vault::unlock(const Passphrase& passphrase) {
 Result<void> Vault::lock() {
   std::lock_guard lk(state_->mutex);
   State& s = *state_;
+  if (!s.keys) return s.record_event(LogAction::lock, "", "", LogOutcome::ok, "already locked");
   // A recording started unlocked signs its manifest with the key when it stops; wiping the
   // key under it would leave it unsealable until the next unlock. Stop it first.
   if (!s.live_recordings.empty()) {
@@ -354,7 +355,6 @@ Result<void> Vault::lock() {
     TILLID_TRY(s.record_failure(LogAction::lock, "", "", e));
     return e;
   }
-  if (!s.keys) return s.record_event(LogAction::lock, "", "", LogOutcome::ok, "already locked");
   // The entry is written and a checkpoint signed while the key is still here, so the lock
   // itself is signed; the keys are wiped whatever the log says (Secret frees with
   // sodium_free, which zeroes).
@@ -363,6 +363,9 @@ Result<void> Vault::lock() {
     if (auto cp = s.log->sign_checkpoint(s.keys->signing_sk, s.signing_pk); !cp)
       logged = make_error(cp.error().code, "cannot sign an access-log checkpoint: " + cp.error().message);
   s.keys.reset();
+  // Every key includes the log's entry MAC key (subkey 5): entries written while locked carry
+  // no MAC again until the next unlock authenticates them (LOG-FORMAT.md §3.4).
+  s.log->forget_entry_key();
   if (!logged.ok())
     return make_error(logged.error().code, "the vault is locked, but its lock was not fully logged: " +
                                                logged.error().message);

@@ -59,6 +59,7 @@ struct Vault::State {
   // The highest users-roster version this Vault has seen or written (FORMAT.md §8.4): a
   // stored roster older than this was rolled back and is refused.
   std::uint64_t roster_floor = 0;
+  bool roster_log_checked = false;  // the log's roster versions were read (first unlock)
 
   std::filesystem::path db_path() const { return dir / detail::kDbName; }
   std::filesystem::path objects_dir() const { return dir / detail::kObjectsDir; }

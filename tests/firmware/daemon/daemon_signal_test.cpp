@@ -8,11 +8,15 @@
 namespace tillid::test {
 namespace {
 
-// Opens a case and starts a live tone recording as staff; returns the item id.
-std::string start_recording(const fs::path& socket, const std::string& case_number) {
+// Opens a case as staff (or finds it open already).
+void open_case(const fs::path& socket, const std::string& case_number) {
   auto c = call_as(kStaffUid, socket, "case.add",
                    {{"number", case_number}, {"municipality", "0101"}, {"child_name", "Test Child"}, {"cpr", ""}, {"notes", ""}});
   if (c["ok"] != true) REQUIRE(c.value("code", "") == "already_exists");
+}
+
+// Starts a live tone recording as staff in an open case; returns the item id.
+std::string start_recording(const fs::path& socket, const std::string& case_number) {
   auto r = call_as(kStaffUid, socket, "record.start",
                    {{"case", case_number}, {"interviewer", "Interviewer One"}, {"title", "interview"},
                     {"source", "tone:440?realtime=1"}});
@@ -62,6 +66,7 @@ TEST_CASE("SIGTERM during a recording seals it, signs a final checkpoint and exi
   {
     DaemonProcess d(dv);
     unlock_and_enrol_staff(dv.socket);
+    open_case(dv.socket, "K-1");
     item = start_recording(dv.socket, "K-1");
     stored = wait_stored(dv.socket, 1500);
     // Another user's status sees the same recording (it belongs to the daemon).
@@ -133,6 +138,7 @@ TEST_CASE("kill -9 during a recording: the next start and unlock recover it, los
         }
       CHECK(found);
     }
+    open_case(dv.socket, "K-9");
     const std::string item = start_recording(dv.socket, "K-9");
     // A varying point in the recording: 1.2 s to ~2.5 s.
     std::int64_t elapsed = 0;
@@ -164,6 +170,7 @@ TEST_CASE("a recording belongs to the daemon: status, mark and stop come from ot
   DaemonProcess d(dv);
   unlock_and_enrol_staff(dv.socket);
   // The client that started it has exited (call_as runs it in a child) and it goes on.
+  open_case(dv.socket, "R-1");
   const std::string item = start_recording(dv.socket, "R-1");
   wait_stored(dv.socket, 500);
   auto again = call_as(kStaffUid, dv.socket, "record.start",
@@ -192,6 +199,38 @@ TEST_CASE("a recording belongs to the daemon: status, mark and stop come from ot
   const std::string second = start_recording(dv.socket, "R-1");
   CHECK(second != item);
   REQUIRE(call_as(kStaffUid, dv.socket, "record.stop")["ok"] == true);
+}
+
+}  // namespace tillid::test
+
+namespace tillid::test {
+
+// Needs recording while locked (i11-locked, FORMAT.md §7.6) in the vault library.
+TEST_CASE("staff record while the daemon is locked, and the same daemon's unlock adopts and signs it",
+          "[daemon][record][locked]") {
+  DaemonVault dv;
+  DaemonProcess d(dv);
+  unlock_and_enrol_staff(dv.socket);
+  open_case(dv.socket, "W-1");
+  REQUIRE(call(dv.socket, "lock")["ok"] == true);
+  const std::string item = start_recording(dv.socket, "W-1");
+  wait_stored(dv.socket, 1000);
+  REQUIRE(call_as(kStaffUid, dv.socket, "record.mark", {{"label", "before the officer came"}})["ok"] == true);
+  auto stop = call_as(kStaffUid, dv.socket, "record.stop");
+  INFO(stop.dump());
+  REQUIRE(stop["ok"] == true);
+  CHECK(stop["result"]["verified"] == false);  // nothing can sign while locked
+  CHECK(call_as(kStaffUid, dv.socket, "ls")["code"] == "locked");
+  REQUIRE(call(dv.socket, "unlock", {{"passphrase", kPassphrase}})["ok"] == true);
+  auto ls = call_as(kStaffUid, dv.socket, "ls");
+  REQUIRE(ls["ok"] == true);
+  REQUIRE(ls["result"].size() == 1);
+  CHECK(ls["result"][0]["id"] == item);
+  CHECK(ls["result"][0]["verified"] == true);
+  CHECK(ls["result"][0]["bookmark_count"] == 1);
+  auto verify = call(dv.socket, "verify");
+  REQUIRE(verify["ok"] == true);
+  CHECK(verify["result"]["clean"] == true);
 }
 
 }  // namespace tillid::test

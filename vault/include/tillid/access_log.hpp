@@ -135,11 +135,15 @@ std::vector<LogSeqRange> quarantined_ranges(std::span<const LogEntry> entries);
 bool in_ranges(std::span<const LogSeqRange> ranges, std::uint64_t seq);
 
 // What open() had to do: bytes of a torn last record left by a crash, cut off (never more),
-// and whether a version 1 entries file was rewritten as version 2 (LOG-FORMAT.md §3.6).
+// whether a version 1 entries file was rewritten as version 2 (LOG-FORMAT.md §3.6), and
+// whether the index could not be used.
 struct LogRecovery {
   std::uint64_t entries_torn_bytes = 0;
   std::uint64_t checkpoints_torn_bytes = 0;
   bool entries_upgraded = false;
+  // The index (LOG-FORMAT.md §3.7) was missing or did not authenticate: every entry and
+  // checkpoint was checked instead and the index rebuilt.
+  bool full_check = false;
 };
 
 class AccessLog {

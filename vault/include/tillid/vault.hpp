@@ -110,10 +110,13 @@ struct ExportSummary;  // tillid/export.hpp
 
 class Vault {
  public:
-  // Create a new vault in `dir` (empty or absent) with one key slot for `passphrase`.
+  // Create a new vault in `dir` (empty or absent) with one key slot for `passphrase`, and no
+  // users roster (FORMAT.md §8.3): `actor` is only vault_init's actor. A daemon authorises
+  // nobody on such a vault until an unlocked add_user enrols an admin. For vault tests.
   static Result<void> create(const std::filesystem::path& dir, const Passphrase& passphrase,
                              std::string slot_label, KdfCost cost, const Actor& actor);
-  // Same, with `first_admin` as the roster's first user (tillid init: the invoking uid).
+  // Same, with `first_admin` (role admin) as the roster's first user, version 1, and the
+  // vault_init entry by that admin (tillid init: the invoking uid). FORMAT.md §8.3.
   static Result<void> create(const std::filesystem::path& dir, const Passphrase& passphrase,
                              std::string slot_label, KdfCost cost, const NewUser& first_admin);
   // Open an existing vault, locked. Fails with not_a_vault for anything else.
