@@ -106,7 +106,7 @@ Result<json> op_user_add(Call& c) {
     u.uid = static_cast<unsigned>(it->get<std::uint64_t>());
   }
   TILLID_ASSIGN(u.municipality, arg_string(c.args, "municipality", false));
-  TILLID_ASSIGN(User added, c.d.gate.with(c.caller.actor, [&](Vault& v) { return v.add_user(u); }));
+  TILLID_ASSIGN(User added, c.d.gate.roster_change(c.caller.actor, [&](Vault& v) { return v.add_user(u); }));
   return control::to_json(added);
 }
 
@@ -119,7 +119,7 @@ Result<json> op_user_ls(Call& c) {
 
 Result<json> op_user_revoke(Call& c) {
   TILLID_ASSIGN(std::string name, arg_string(c.args, "name"));
-  TILLID_TRY(c.d.gate.with(c.caller.actor, [&](Vault& v) { return v.revoke_user(name); }));
+  TILLID_TRY(c.d.gate.roster_change(c.caller.actor, [&](Vault& v) { return v.revoke_user(name); }));
   return json::object();
 }
 

@@ -29,8 +29,7 @@ Result<unsigned> peer_uid(int fd) {
 }
 
 Result<void> send_json(control::Connection& conn, const json& j, std::chrono::milliseconds timeout) {
-  TILLID_ASSIGN(Secret frame, control::encode_json_frame(j));
-  return conn.send(frame.bytes(), control::Clock::now() + timeout);
+  return conn.send_json(j, control::Clock::now() + timeout);
 }
 
 // A request that breaks the protocol: an error reply, a protocol_error entry (the reason is
@@ -101,20 +100,22 @@ bool serve_request(Daemon::Impl& d, control::Connection& conn, unsigned uid, con
   }
   // The one place a request is authorised (firmware/AUTHZ.md), and every decision is logged
   // with the authenticated user. A decision that cannot be logged is not acted on. Who the
-  // peer is, the decision and its entry take one turn at the gate: the roster read and the
-  // entry cannot be separated by a revocation, and a busy daemon queues each request once
-  // less.
+  // peer is, the decision and its entry happen in one roster turn: a revocation (or an
+  // enrolment) waits for it, so the roster read and the entry cannot be separated by a change
+  // of the roster. Not at the gate: the entry names its actor itself (log_event_as), so
+  // concurrent requests' decisions share one fdatasync instead of queueing one by one; it is
+  // durable before the handler runs.
   Caller who;
   who.uid = uid;
   authz::Decision decision;
-  auto logged = d.gate.with(daemon_actor(), [&](Vault& v) -> Result<void> {
+  auto logged = d.gate.authorize([&](Vault& v) -> Result<void> {
     TILLID_ASSIGN(who.user, v.user_by_uid(uid));
     if (who.user) who.actor = Actor{who.user->name, std::string(to_string(who.user->role))};
     else who.actor = Actor{"uid:" + std::to_string(uid), "none"};
     decision = authz::authorize(who.user, request->op);
-    v.set_actor(who.actor);
-    return v.log_event(LogAction::authz_decision, decision.allowed ? LogOutcome::ok : LogOutcome::refused,
-                       authz::log_details(request->op, decision));
+    return v.log_event_as(who.actor, LogAction::authz_decision,
+                          decision.allowed ? LogOutcome::ok : LogOutcome::refused,
+                          authz::log_details(request->op, decision));
   });
   const Caller* caller = &who;
   if (!logged) {

@@ -48,6 +48,38 @@ class FairMutex {
   std::deque<std::condition_variable*> queue_;
 };
 
+// Shared turns for authorisations, exclusive ones for roster changes. A waiting change stops
+// new shared turns, so a stream of requests cannot keep a revocation waiting for ever.
+class RosterTurns {
+ public:
+  void lock_shared() {
+    std::unique_lock lk(m_);
+    cv_.wait(lk, [&] { return !changing_; });
+    ++shared_;
+  }
+  void unlock_shared() {
+    std::lock_guard lk(m_);
+    if (--shared_ == 0) cv_.notify_all();
+  }
+  void lock() {
+    std::unique_lock lk(m_);
+    cv_.wait(lk, [&] { return !changing_; });
+    changing_ = true;
+    cv_.wait(lk, [&] { return shared_ == 0; });
+  }
+  void unlock() {
+    std::lock_guard lk(m_);
+    changing_ = false;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int shared_ = 0;
+  bool changing_ = false;
+};
+
 class VaultGate {
  public:
   explicit VaultGate(Vault& vault) : vault_(vault) { touch(); }
@@ -61,6 +93,34 @@ class VaultGate {
     vault_.set_actor(who);
     touch();
     return f(vault_);
+  }
+
+  // Who a request is for, its authorisation and its authz_decision entry: not a turn at the
+  // gate (the entry names its actor itself, Vault::log_event_as, and the vault's own mutex is
+  // held only briefly, so concurrent requests share the log's fdatasync), but a shared turn
+  // of the roster: roster_change() waits until no authorisation is in flight. It counts as
+  // use, like with().
+  template <class F>
+  auto authorize(F&& f) -> decltype(f(std::declval<Vault&>())) {
+    roster_.lock_shared();
+    struct Release {
+      RosterTurns& r;
+      ~Release() { r.unlock_shared(); }
+    } release{roster_};
+    touch();
+    return f(vault_);
+  }
+
+  // A call that changes the roster (enrol, revoke): alone with respect to authorize(), then in
+  // turn at the gate like with().
+  template <class F>
+  auto roster_change(const Actor& who, F&& f) -> decltype(f(std::declval<Vault&>())) {
+    roster_.lock();
+    struct Release {
+      RosterTurns& r;
+      ~Release() { r.unlock(); }
+    } release{roster_};
+    return with(who, std::forward<F>(f));
   }
 
   // The daemon's own upkeep (checkpoints, the idle lock): in turn like any call, as the
@@ -80,6 +140,7 @@ class VaultGate {
   void touch() { last_use_ = std::chrono::steady_clock::now().time_since_epoch().count(); }
   Vault& vault_;
   FairMutex mu_;
+  RosterTurns roster_;
   std::atomic<std::chrono::steady_clock::rep> last_use_{0};
 };
 

@@ -64,6 +64,12 @@ bool case_row_verifies(const PublicKey& pk, const CaseRow& row) {
   return verify_case_manifest(pk, case_manifest_of(row), row.signature);
 }
 
+bool case_row_verifies(SignatureCache& cache, const PublicKey& pk, const CaseRow& row) {
+  Id16 id;
+  if (!parse_id(row.id, id) || to_hex(id) != row.id) return false;  // as above
+  return verify_case_manifest_cached(cache, pk, case_manifest_of(row), row.signature);
+}
+
 std::string case_label(const CaseRow& row) { return "case " + row.id + " (" + row.case_number + ")"; }
 
 }  // namespace tillid::detail

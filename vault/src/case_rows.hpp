@@ -3,6 +3,8 @@
 // manifest (which signs its case's number and municipality) and the v3 upgrade.
 #pragma once
 
+#include "signature_cache.hpp"
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +34,8 @@ Result<std::optional<CaseRow>> load_case_row(Db& db, const std::string& case_id)
 CaseManifest case_manifest_of(const CaseRow& row);
 // The row's signature verifies over its case manifest.
 bool case_row_verifies(const PublicKey& pk, const CaseRow& row);
+// The same, remembering a valid signature over these exact bytes (signature_cache.hpp).
+bool case_row_verifies(SignatureCache& cache, const PublicKey& pk, const CaseRow& row);
 // "case <id> (<number>)": how problems name a case.
 std::string case_label(const CaseRow& row);
 

@@ -24,7 +24,7 @@ Result<void> check_clear_field(std::string_view v, const char* name) {
 }
 
 // The case as stored, its sealed fields opened and its signature checked (FORMAT.md §5.4).
-Result<CaseInfo> case_info_of(const Vault::State& s, const CaseRow& row) {
+Result<CaseInfo> case_info_of(Vault::State& s, const CaseRow& row) {
   CaseInfo c;
   c.id = row.id;
   c.case_number = row.case_number;
@@ -34,7 +34,7 @@ Result<CaseInfo> case_info_of(const Vault::State& s, const CaseRow& row) {
   TILLID_ASSIGN(c.notes, open_field(s.keys->meta, s.vault_id, {"cases", "notes", c.id}, row.notes_sealed));
   c.created_unix = row.created_unix;
   c.creator = row.creator;
-  c.verified = case_row_verifies(s.signing_pk, row);
+  c.verified = case_row_verifies(s.signatures, s.signing_pk, row);
   return c;
 }
 

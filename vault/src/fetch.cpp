@@ -27,7 +27,7 @@ Result<void> read_item_content(Vault::State& s, const ItemRow& row, const ByteSi
   if (!m.ok())
     return make_error(m.error().code == Errc::not_found ? Errc::corrupt : m.error().code,
                       m.error().message + "; nothing was released; run verify");
-  if (!verify_manifest(s.signing_pk, *m, row.signature))
+  if (!verify_manifest_cached(s.signatures, s.signing_pk, *m, row.signature))
     return make_error(Errc::corrupt, label + ": its manifest signature does not verify (metadata altered); "
                                              "nothing was released; run verify");
   auto fd = open_regular_for_reading(s.object_path(row.info.id));
@@ -74,12 +74,12 @@ Result<std::vector<ItemInfo>> Vault::items(std::optional<std::string> case_id) c
       TILLID_ASSIGN(rows, load_item_rows(s.db, "WHERE state = 'sealed'", nullptr));
     }
     std::vector<ItemInfo> out;
+    CaseMemo memo;  // each case loaded and checked once for the whole listing
     for (auto& row : rows) {
       TILLID_TRY(open_item_fields(s, row));
       // Listed, but flagged unless its v3 manifest (and so its case) verifies over the stored
       // facts (FORMAT.md §5.1): a relabelled item is shown as such, never as genuine.
-      auto m = manifest_for(s, row);
-      row.info.verified = m.ok() && verify_manifest(s.signing_pk, *m, row.signature);
+      row.info.verified = item_row_verifies(s, row, memo);
       out.push_back(std::move(row.info));
     }
     return out;

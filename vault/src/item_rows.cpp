@@ -92,12 +92,25 @@ Manifest legacy_manifest_of(const ItemRow& row) {
 }
 
 Result<Manifest> manifest_for(Vault::State& s, const ItemRow& row) {
+  CaseMemo memo;
+  return manifest_for(s, row, memo);
+}
+
+Result<Manifest> manifest_for(Vault::State& s, const ItemRow& row, CaseMemo& memo) {
   const std::string item = "item " + row.info.id;
-  TILLID_ASSIGN(auto c, load_case_row(s.db, row.info.case_id));
+  auto loaded = memo.rows.find(row.info.case_id);
+  if (loaded == memo.rows.end()) {
+    TILLID_ASSIGN(auto c, load_case_row(s.db, row.info.case_id));
+    loaded = memo.rows.emplace(row.info.case_id, std::move(c)).first;
+  }
+  const std::optional<CaseRow>& c = loaded->second;
   if (!c)
     return make_error(Errc::not_found, item + ": its case " + row.info.case_id +
                                            " is missing from the metadata (case row deleted)");
-  if (!case_row_verifies(s.signing_pk, *c))
+  auto checked = memo.verifies.find(c->id);
+  if (checked == memo.verifies.end())
+    checked = memo.verifies.emplace(c->id, case_row_verifies(s.signatures, s.signing_pk, *c)).first;
+  if (!checked->second)
     return make_error(Errc::corrupt, item + ": the signature of its " + case_label(*c) +
                                          " does not verify (case number, municipality or sealed fields altered)");
   Manifest m = legacy_manifest_of(row);
@@ -115,6 +128,11 @@ Result<Manifest> manifest_for(Vault::State& s, const ItemRow& row) {
   }
   m.bookmarks_sha256 = bookmarks_digest(row.bookmarks);
   return m;
+}
+
+bool item_row_verifies(Vault::State& s, const ItemRow& row, CaseMemo& memo) {
+  auto m = manifest_for(s, row, memo);
+  return m.ok() && verify_manifest_cached(s.signatures, s.signing_pk, *m, row.signature);
 }
 
 std::string bookmark_row_id(std::string_view item_id, std::int64_t seq) {
@@ -143,7 +161,7 @@ Result<ItemRow> load_sealed_item(Vault::State& s, const std::string& item_id) {
   auto m = manifest_for(s, rows[0]);
   if (!m.ok())
     return make_error(Errc::corrupt, m.error().message + "; nothing was shown; run verify");
-  if (!verify_manifest(s.signing_pk, *m, rows[0].signature))
+  if (!verify_manifest_cached(s.signatures, s.signing_pk, *m, rows[0].signature))
     return make_error(Errc::corrupt, "item " + item_id + ": its manifest signature does not verify (metadata "
                                      "altered); nothing was shown; run verify");
   TILLID_TRY(open_item_fields(s, rows[0]));

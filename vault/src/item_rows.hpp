@@ -2,9 +2,12 @@
 // by listing, fetch, verify and recovery.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "case_rows.hpp"
 #include "manifest.hpp"
 #include "vault_state.hpp"
 
@@ -39,6 +42,15 @@ Result<ItemRow> load_sealed_item(Vault::State& s, const std::string& item_id);
 // the appliance signed it already. Errors: the case row is missing (not_found) or its
 // signature does not verify (corrupt), each naming the case and the item.
 Result<Manifest> manifest_for(Vault::State& s, const ItemRow& row);
+// The same for many rows in one call (a listing): each case row is loaded and checked once
+// however many of its items are listed. Valid for one call under the mutex only.
+struct CaseMemo {
+  std::map<std::string, std::optional<CaseRow>> rows;  // nullopt: missing
+  std::map<std::string, bool> verifies;
+};
+Result<Manifest> manifest_for(Vault::State& s, const ItemRow& row, CaseMemo& memo);
+// The row's v3 manifest builds and its signature verifies (remembered: signature_cache.hpp).
+bool item_row_verifies(Vault::State& s, const ItemRow& row, CaseMemo& memo);
 // The pre-v3 manifest (v1 documents, v2 recordings, FORMAT.md §5.3) the stored row claims:
 // only for the v3 upgrade's check of an old signature (§5.5).
 Manifest legacy_manifest_of(const ItemRow& row);

@@ -1,10 +1,15 @@
 // Sealing of identifying metadata: see metadata_seal.hpp and FORMAT.md §4.
 #include "metadata_seal.hpp"
 
+#include <algorithm>
+
 namespace tillid::detail {
 
 namespace {
 constexpr std::size_t kPadBlock = 32;
+// open_field's per-thread buffer: the first allocation and the most it keeps.
+constexpr std::size_t kScratchMin = 4096;
+constexpr std::size_t kScratchMax = 65536;
 
 std::vector<unsigned char> field_ad(const Id16& vault_id, const FieldRef& w) {
   std::vector<unsigned char> ad;
@@ -36,8 +41,26 @@ Result<std::string> open_field(const Secret& meta_key, const Id16& vault_id, con
                      std::string(where.row_id);
   if (sealed.size() < kNonceBytes + kTagBytes + kPadBlock)
     return make_error(Errc::corrupt, "sealed field " + what + " is too short");
-  Secret padded(sealed.size() - kNonceBytes - kTagBytes);
-  if (!aead_open(meta_key, sealed, field_ad(vault_id, where), padded.bytes()))
+  // The padded plaintext goes to sodium memory reused by this thread and wiped after each
+  // field: a listing opens several fields per row, and a fresh sodium_malloc (mmap, mprotect,
+  // mlock) for each cost more than the decryption itself.
+  thread_local Secret scratch;
+  const std::size_t n = sealed.size() - kNonceBytes - kTagBytes;
+  Secret one_off;
+  Secret* buf = &scratch;
+  if (n > kScratchMax) {
+    one_off = Secret(n);
+    buf = &one_off;
+  } else if (scratch.size() < n) {
+    scratch = Secret(std::max(n, kScratchMin));
+  }
+  struct Wipe {
+    Secret& buf_;
+    std::size_t len_;
+    ~Wipe() { sodium_memzero(buf_.data(), len_); }
+  } wiped{*buf, n};
+  std::span<unsigned char> padded{buf->data(), n};
+  if (!aead_open(meta_key, sealed, field_ad(vault_id, where), padded))
     return make_error(Errc::corrupt, "sealed field " + what +
                                          " does not authenticate (altered or moved between rows)");
   std::size_t len = 0;

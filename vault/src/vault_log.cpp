@@ -7,10 +7,10 @@ namespace detail {
 std::string log_origin(const Id16& vault_id) { return "tillid.local/" + to_hex(vault_id); }
 }  // namespace detail
 
-Result<void> Vault::State::record_event(LogAction action, std::string_view case_id,
-                                        std::string_view item_id, LogOutcome outcome,
-                                        std::string_view details) {
-  if (!log) return make_error(Errc::internal, "the access log is not open");
+namespace {
+
+LogEvent event_of(const Actor& actor, LogAction action, std::string_view case_id, std::string_view item_id,
+                  LogOutcome outcome, std::string_view details) {
   LogEvent event;
   event.actor_id = actor.id;
   event.actor_role = actor.role;
@@ -19,12 +19,22 @@ Result<void> Vault::State::record_event(LogAction action, std::string_view case_
   event.case_id = std::string(case_id);
   event.item_id = std::string(item_id);
   event.details = std::string(details);
-  auto appended = log->append(event);
-  if (!appended) {
-    return make_error(appended.error().code,
-                      "the operation was not completed because its access-log entry could not be written: " +
-                          appended.error().message);
-  }
+  return event;
+}
+
+Error not_written(const Error& e) {
+  return make_error(e.code, "the operation was not completed because its access-log entry could not be written: " +
+                                e.message);
+}
+
+}  // namespace
+
+Result<void> Vault::State::record_event(LogAction action, std::string_view case_id,
+                                        std::string_view item_id, LogOutcome outcome,
+                                        std::string_view details) {
+  if (!log) return make_error(Errc::internal, "the access log is not open");
+  auto appended = log->append(event_of(actor, action, case_id, item_id, outcome, details));
+  if (!appended) return not_written(appended.error());
   // A checkpoint after every write batch: auditors can pin the log right after any access.
   // Deferred (a daemon), the caller's timer signs within a second instead: one signature
   // covers many requests and no request waits for it (LOG-FORMAT.md §4).
@@ -80,6 +90,30 @@ Result<void> Vault::log_event(LogAction action, LogOutcome outcome, std::string_
   // The log's own bounds (LOG-FORMAT.md §2) refuse identifying or malformed details.
   std::lock_guard lk(state_->mutex);
   return state_->record_event(action, case_id, item_id, outcome, details);
+}
+
+Result<void> Vault::log_event_as(const Actor& as, LogAction action, LogOutcome outcome, std::string_view details,
+                                 std::string_view case_id, std::string_view item_id) {
+  State& s = *state_;
+  AccessLog* log = nullptr;
+  {
+    std::lock_guard lk(s.mutex);
+    if (!s.log) return make_error(Errc::internal, "the access log is not open");
+    // The log is opened with the Vault and lives as long as it (vault.cpp open()).
+    log = &*s.log;
+  }
+  // Outside the vault's mutex: AccessLog serialises its own appenders and group-commits those
+  // that wait together (access_log.cpp), and append() returns only after the fdatasync, so the
+  // caller still acts on nothing unlogged. Unlock and lock meanwhile are safe: the log waits
+  // for an in-flight batch before it changes its entry key (LOG-FORMAT.md §3.4).
+  auto appended = log->append(event_of(as, action, case_id, item_id, outcome, details));
+  if (!appended) return not_written(appended.error());
+  std::lock_guard lk(s.mutex);
+  if (s.keys && !s.defer_checkpoints) {  // as record_event (LOG-FORMAT.md §4)
+    auto cp = s.log->sign_checkpoint(s.keys->signing_sk, s.signing_pk);
+    if (!cp) return make_error(cp.error().code, "cannot sign an access-log checkpoint: " + cp.error().message);
+  }
+  return {};
 }
 
 Result<void> Vault::State::record_failure(LogAction action, std::string_view case_id,

@@ -15,6 +15,7 @@
 #include "crypto.hpp"
 #include "manifest.hpp"
 #include "recording_locked.hpp"
+#include "signature_cache.hpp"
 #include "sqlite_db.hpp"
 #include "tillid/access_log.hpp"
 #include "tillid/vault.hpp"
@@ -51,6 +52,8 @@ struct Vault::State {
   std::optional<detail::UnlockedKeys> keys;
   std::optional<AccessLog> log;  // <vault>/log, open while the vault is open
   bool defer_checkpoints = false;  // the daemon signs on a timer instead (vault_log.cpp)
+  // Item and case signatures already found valid over exactly these bytes (listing, fetch).
+  detail::SignatureCache signatures;
   // Recordings this process is writing now (recording.cpp): verify skips them, since their
   // objects are still growing; recovery never sees them (one writer process per vault).
   std::set<std::string> live_recordings;

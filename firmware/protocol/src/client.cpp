@@ -118,12 +118,12 @@ Result<nlohmann::json> ControlClient::call(std::string_view op, const nlohmann::
   if (const OpSpec* spec = find_op(op); input != nullptr && spec != nullptr && spec->input == Input::none)
     return make_error(Errc::internal, std::string(op) + " takes no input stream");
   nlohmann::json request = make_request(op, args);
-  auto frame = encode_json_frame(request);
+  auto request_sent = conn_->send_json(request);
   wipe_json(request);
-  if (!frame) return frame.error();
-  if (auto sent = conn_->send(frame->bytes()); !sent) {
-    conn_.reset();
-    return sent.error();
+  if (!request_sent) {
+    // An encoding error leaves the connection usable; a failed send does not.
+    if (request_sent.error().code != Errc::invalid_argument) conn_.reset();
+    return request_sent.error();
   }
   bool early_reply = false;
   if (input != nullptr) {

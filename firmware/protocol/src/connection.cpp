@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -15,6 +18,9 @@ namespace tillid::control {
 namespace {
 
 constexpr std::size_t kReadChunk = 16384;
+// send_json's buffer: first size, and the most a connection keeps between messages.
+constexpr std::size_t kFirstSendBuffer = 4096;
+constexpr std::size_t kKeptSendBuffer = 16384;
 
 // Milliseconds left until `deadline` for poll(): -1 for none, 0 once it has passed.
 int poll_timeout(const Deadline& deadline) {
@@ -59,6 +65,7 @@ Connection::Connection(Connection&& other) noexcept
       peer_(std::move(other.peer_)),
       decoder_(std::move(other.decoder_)),
       buffer_(std::move(other.buffer_)),
+      out_(std::move(other.out_)),
       start_(std::exchange(other.start_, 0)),
       end_(std::exchange(other.end_, 0)) {}
 
@@ -69,6 +76,7 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     peer_ = std::move(other.peer_);
     decoder_ = std::move(other.decoder_);
     buffer_ = std::move(other.buffer_);
+    out_ = std::move(other.out_);
     start_ = std::exchange(other.start_, 0);
     end_ = std::exchange(other.end_, 0);
   }
@@ -130,6 +138,30 @@ Result<void> Connection::send(std::span<const unsigned char> bytes, Deadline dea
     bytes = bytes.subspan(static_cast<std::size_t>(n));
   }
   return {};
+}
+
+Result<void> Connection::send_json(const nlohmann::json& value, Deadline deadline) {
+  if (fd_ < 0) return closed();
+  // Small messages (every request, most replies) reuse out_; a long reply (up to kMaxReply)
+  // gets memory of its own that goes with it, so an idle connection never keeps megabytes.
+  Secret one_off;
+  Secret* buf = &out_;
+  auto place = [&](std::size_t n) {
+    if (n > kKeptSendBuffer) {
+      one_off = Secret(n);
+      buf = &one_off;
+    } else if (out_.size() < n) {
+      out_ = Secret(std::max(n, kFirstSendBuffer));
+    }
+    return buf->data();
+  };
+  TILLID_ASSIGN(std::size_t n, encode_json_frame_to(value, FrameKind::json, place));
+  struct Wipe {
+    Secret*& buf_;
+    std::size_t len_;
+    ~Wipe() { sodium_memzero(buf_->data(), len_); }
+  } wiped{buf, n};
+  return send({buf->data(), n}, deadline);
 }
 
 Result<bool> Connection::send_unless_frame(std::span<const unsigned char> bytes, Deadline deadline) {

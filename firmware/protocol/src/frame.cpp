@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <functional>
 
 #include "tillid/control.hpp"
 
@@ -51,6 +52,16 @@ Result<Secret> encode_frame(FrameKind kind, std::span<const unsigned char> body)
 }
 
 Result<Secret> encode_json_frame(const nlohmann::json& value, FrameKind kind) {
+  Secret out;
+  TILLID_TRY(encode_json_frame_to(value, kind, [&](std::size_t n) {
+    out = Secret(n);
+    return out.data();
+  }));
+  return out;
+}
+
+Result<std::size_t> encode_json_frame_to(const nlohmann::json& value, FrameKind kind,
+                                         const std::function<unsigned char*(std::size_t)>& place) {
   if (kind != FrameKind::json && kind != FrameKind::file)
     return make_error(Errc::invalid_argument, "JSON goes in json or file frames only");
   std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -65,16 +76,17 @@ Result<Secret> encode_json_frame(const nlohmann::json& value, FrameKind kind) {
                                                   std::to_string(limit) + "-byte limit");
   // §3: pieces of kMaxBody bytes in part frames, the last piece (1..kMaxBody) in the json frame.
   const std::size_t pieces = (size + kMaxBody - 1) / kMaxBody;
-  Secret out(size + pieces * kHeaderSize);
+  const std::size_t total = size + pieces * kHeaderSize;
+  unsigned char* out = place(total);
   std::size_t at = 0;
   for (std::size_t i = 0; i < pieces; ++i) {
     const std::size_t n = std::min(kMaxBody, size - i * kMaxBody);
     const auto h = frame_header(i + 1 == pieces ? kind : FrameKind::part, n);
-    std::memcpy(out.data() + at, h.data(), h.size());
-    std::memcpy(out.data() + at + kHeaderSize, text.data() + i * kMaxBody, n);
+    std::memcpy(out + at, h.data(), h.size());
+    std::memcpy(out + at + kHeaderSize, text.data() + i * kMaxBody, n);
     at += kHeaderSize + n;
   }
-  return out;
+  return total;
 }
 
 Result<void> FrameDecoder::check_header() {

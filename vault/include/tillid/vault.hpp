@@ -129,6 +129,12 @@ class Vault {
   // protocol errors, start and stop). `details` never holds identifying text.
   Result<void> log_event(LogAction action, LogOutcome outcome, std::string_view details,
                          std::string_view case_id = {}, std::string_view item_id = {});
+  // The same entry made as `as` (not the current actor), for callers that do not hold their
+  // own lock around set_actor: the vault's mutex is released while the entry is made durable,
+  // so concurrent callers share one fdatasync (the log's group commit). Like every append it
+  // returns only once the entry is durable.
+  Result<void> log_event_as(const Actor& as, LogAction action, LogOutcome outcome, std::string_view details,
+                            std::string_view case_id = {}, std::string_view item_id = {});
   // Wipe every key; the vault stays open, locked (logged as lock).
   Result<void> lock();
 

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -57,6 +58,10 @@ Result<Secret> encode_frame(FrameKind kind, std::span<const unsigned char> body)
 // server sends such messages: a server refuses part frames). invalid_argument beyond that, or
 // for a file header over kMaxBody.
 Result<Secret> encode_json_frame(const nlohmann::json& value, FrameKind kind = FrameKind::json);
+// The same into memory the caller places: `place(n)` returns where the n encoded bytes go
+// (sodium memory the caller wipes); returns n. Connection::send_json reuses one buffer so.
+Result<std::size_t> encode_json_frame_to(const nlohmann::json& value, FrameKind kind,
+                                         const std::function<unsigned char*(std::size_t)>& place);
 
 // Incremental, bounded decoder (§2). It holds at most one frame: the body buffer is
 // allocated when a valid header has arrived, at exactly the announced size. Any bad length
@@ -156,6 +161,10 @@ class Connection {
   int fd() const { return fd_; }
   // Writes all of `bytes` (a whole encoded frame or several) before the deadline.
   Result<void> send(std::span<const unsigned char> bytes, Deadline deadline = std::nullopt);
+  // A JSON message as a json frame (encode_json_frame), sent. Encoded into one sodium buffer
+  // kept by this connection and wiped after each message, instead of a fresh sodium_malloc
+  // (mmap, mprotect, mlock: more than the rest of a small request costs) per message.
+  Result<void> send_json(const nlohmann::json& value, Deadline deadline = std::nullopt);
   // As send(), but gives up early and returns false when a frame arrives from the peer
   // first (a refusal while the client uploads, §5.1); receive() then returns it.
   Result<bool> send_unless_frame(std::span<const unsigned char> bytes, Deadline deadline = std::nullopt);
@@ -173,6 +182,7 @@ class Connection {
   std::string peer_;
   FrameDecoder decoder_;
   Secret buffer_;                   // bytes read but not yet decoded
+  Secret out_;                      // send_json's buffer: at most kKeptSendBuffer, wiped after use
   std::size_t start_ = 0, end_ = 0; // the undecoded part of buffer_
 };
 
