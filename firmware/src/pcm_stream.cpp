@@ -15,7 +15,11 @@ PcmStream::PcmStream(capture::AudioFormat format, std::size_t ring_bytes) : form
 bool PcmStream::push(std::span<const unsigned char> bytes) {
   std::unique_lock lk(mu_);
   while (!bytes.empty()) {
-    cv_.wait(lk, [&] { return aborted_ || size_ < ring_.size(); });
+    // Wait for half the ring (or all this push needs) rather than any free byte: otherwise
+    // every small read of the recorder wakes this thread for a few bytes, and the ping-pong
+    // of wake-ups costs more CPU than the copy (bench: daemon-record-vs-opusenc.sh).
+    const std::size_t enough = std::min(bytes.size(), ring_.size() / 2);
+    cv_.wait(lk, [&] { return aborted_ || ring_.size() - size_ >= enough; });
     if (aborted_) return false;
     const std::size_t tail = (head_ + size_) % ring_.size();
     const std::size_t n = std::min({bytes.size(), ring_.size() - size_, ring_.size() - tail});
@@ -67,7 +71,8 @@ Result<std::size_t> PcmStream::read(std::span<std::int16_t> out) {
     size_ -= n;
     done += n;
   }
-  cv_.notify_all();
+  // Wake a waiting push only once it can take a large piece (see push()).
+  if (ring_.size() - size_ >= ring_.size() / 2) cv_.notify_all();
   return frames;
 }
 

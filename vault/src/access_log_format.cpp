@@ -247,6 +247,7 @@ bool matches(const LogEntry& e, const LogQuery& q) {
   if (q.from_unix_ms && e.time_unix_ms < *q.from_unix_ms) return false;
   if (q.to_unix_ms && e.time_unix_ms >= *q.to_unix_ms) return false;
   if (q.outcome && e.outcome != *q.outcome) return false;
+  if (!q.actions.empty() && std::find(q.actions.begin(), q.actions.end(), e.action) == q.actions.end()) return false;
   return true;
 }
 

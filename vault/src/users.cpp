@@ -54,9 +54,12 @@ Result<void> check_roster_rollback(Vault::State& s) {
   // FORMAT.md §8.4: every roster change is logged with the version it made, and the log is
   // authenticated by now (unlock ran authenticate_tail); a stored roster older than the
   // newest logged version was put back. Quarantined entries are not the appliance's word.
-  // Only ok entries matter (log_quarantined ones are ok too): the rest are not kept.
+  // Only ok entries of these actions matter (log_quarantined ones are ok too): the rest are
+  // not kept, so a daemon's first unlock over a million-entry log holds a handful of entries.
   LogQuery ok_only;
   ok_only.outcome = LogOutcome::ok;
+  ok_only.actions = {LogAction::vault_init, LogAction::user_enrolled, LogAction::user_revoked,
+                     LogAction::log_quarantined};
   TILLID_ASSIGN(std::vector<LogEntry> entries, s.log->entries(ok_only));
   const std::vector<LogSeqRange> quarantined = quarantined_ranges(entries);
   std::uint64_t logged = 0, at_seq = 0;

@@ -76,6 +76,7 @@ struct LogQuery {
   std::optional<std::string> case_id, actor_id, item_id;
   std::optional<std::int64_t> from_unix_ms, to_unix_ms;
   std::optional<LogOutcome> outcome;
+  std::vector<LogAction> actions;  // any of these; empty = every action
 };
 bool matches(const LogEntry& entry, const LogQuery& query);
 
