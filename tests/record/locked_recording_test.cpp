@@ -72,7 +72,9 @@ TEST_CASE("locked recording: captured while locked, adopted and signed at unlock
   CHECK(starts[0].details == "locked");
   CHECK(lv.log(LogAction::record_stop, id).at(0).details == "locked; duration_ms=4000");
 
-  // Adopted means an ordinary item: a fresh process verifies and serves it too.
+  // Adopted means an ordinary item: a fresh process verifies and serves it too. (A Recording
+  // must not outlive its Vault: recording.hpp.)
+  { auto done = std::move(rec); }
   { auto gone = std::move(v); }
   auto fresh = lv.open();
   must(fresh.unlock(pass()));
