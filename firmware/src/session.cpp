@@ -42,13 +42,18 @@ void protocol_error(Daemon::Impl& d, control::Connection& conn, const Actor& who
   if (!logged) std::cerr << "tillidd: cannot log a protocol error: " << logged.error().message << "\n";
 }
 
+// The log's actor for a peer: its enrolled user, else the bare uid with no role.
+Actor actor_for(const std::optional<User>& user, unsigned uid) {
+  if (user) return Actor{user->name, std::string(to_string(user->role))};
+  return Actor{"uid:" + std::to_string(uid), "none"};
+}
+
 // Who the peer is now: looked up for every request, so a revocation takes effect at once.
 Result<Caller> identify(Daemon::Impl& d, unsigned uid) {
   Caller c;
   c.uid = uid;
   TILLID_ASSIGN(c.user, d.gate.with(daemon_actor(), [&](Vault& v) { return v.user_by_uid(uid); }));
-  if (c.user) c.actor = Actor{c.user->name, std::string(to_string(c.user->role))};
-  else c.actor = Actor{"uid:" + std::to_string(uid), "none"};
+  c.actor = actor_for(c.user, uid);
   return c;
 }
 
@@ -56,7 +61,7 @@ Result<Caller> identify(Daemon::Impl& d, unsigned uid) {
 Actor actor_of(Daemon::Impl& d, unsigned uid) {
   auto c = identify(d, uid);
   if (c) return c->actor;
-  return Actor{"uid:" + std::to_string(uid), "none"};
+  return actor_for(std::nullopt, uid);
 }
 
 bool takes_input(const control::OpSpec& spec, const json& args) {
@@ -110,8 +115,7 @@ bool serve_request(Daemon::Impl& d, control::Connection& conn, unsigned uid, con
   authz::Decision decision;
   auto logged = d.gate.authorize([&](Vault& v) -> Result<void> {
     TILLID_ASSIGN(who.user, v.user_by_uid(uid));
-    if (who.user) who.actor = Actor{who.user->name, std::string(to_string(who.user->role))};
-    else who.actor = Actor{"uid:" + std::to_string(uid), "none"};
+    who.actor = actor_for(who.user, uid);
     decision = authz::authorize(who.user, request->op);
     return v.log_event_as(who.actor, LogAction::authz_decision,
                           decision.allowed ? LogOutcome::ok : LogOutcome::refused,
