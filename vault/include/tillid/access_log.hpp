@@ -34,9 +34,11 @@ enum class LogAction : std::uint16_t {
   share_created = 30, share_revoked = 31, share_fetched = 32, shares_listed = 33,
   export_made = 40, item_deleted = 41, case_deleted = 42, retention_run = 43,
   login = 50, user_enrolled = 51, user_revoked = 52, device_enrolled = 53, device_revoked = 54,
-  users_listed = 55,
+  users_listed = 55, enrol_code_issued = 56, devices_listed = 57,
   log_verified = 60, report_made = 61, checkpoint_fetched = 62, log_quarantined = 63,
+  checkpoint_cosigned = 64,
   authz_decision = 70, daemon_started = 71, daemon_stopped = 72, protocol_error = 73,
+  channel_refused = 74,  // a Noise peer whose static key is not enrolled (or is revoked)
 };
 enum class LogOutcome : std::uint8_t { ok = 0, refused = 1, failed = 2 };
 

@@ -3,6 +3,7 @@
 // the appliance key so the daemon can check it while the vault is locked (FORMAT.md §8).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,6 +30,29 @@ struct NewUser {
   Role role = Role::staff;
   std::optional<unsigned> uid;
   std::string municipality;
+};
+
+// A caseworker's or auditor's device, enrolled over the channel with a one-time code
+// (firmware/PROTOCOL.md §6). Each purpose has its own key pair (FORMAT.md §9): the Noise
+// static key identifies the device on the channel, shares seal content keys to the box key
+// (crypto_box_seal), and an auditor device cosigns checkpoints with the signing key. Kept in
+// the signed roster, so the daemon checks a device while the vault is locked.
+using DeviceKey = std::array<unsigned char, 32>;
+struct Device {
+  std::string id;          // 16 hex characters, random; the log's item-less reference to it
+  std::string user;        // the roster user it belongs to (caseworker or auditor)
+  std::string label;       // [A-Za-z0-9._ -]{0,32}, the device's own name for itself
+  DeviceKey noise_key{};   // X25519, Noise static key
+  DeviceKey box_key{};     // X25519, crypto_box_seal recipient for shares
+  DeviceKey sign_key{};    // Ed25519, cosignatures (C2SP tlog-cosignature v1)
+  std::int64_t created_unix = 0;
+  bool revoked = false;
+};
+
+struct NewDevice {
+  std::string user;
+  std::string label;
+  DeviceKey noise_key{}, box_key{}, sign_key{};
 };
 
 }  // namespace tillid

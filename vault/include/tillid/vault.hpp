@@ -106,6 +106,60 @@ struct VerifyReport {
   bool clean() const { return problems.empty(); }
 };
 
+// A share (FORMAT.md §10). `until_unix`: fetches stop at this instant.
+struct NewShare {
+  std::string item_id;  // exactly one of item_id and case_id
+  std::string case_id;  // every sealed item of the case, as it is now
+  std::string to_user;  // a caseworker
+  std::int64_t until_unix = 0;
+};
+struct ShareInfo {
+  std::string id;  // 32 hex characters, random
+  std::string item_id;
+  std::string case_id;
+  std::string to_user;
+  std::int64_t until_unix = 0;
+  std::int64_t created_unix = 0;
+  std::string creator;
+  bool revoked = false;
+  std::int64_t revoked_unix = 0;
+  // Status: not opened until the first fetch; then by which device, when.
+  std::optional<std::string> opened_by_device;
+  std::int64_t opened_unix = 0;
+};
+struct SharedItem {
+  ShareInfo share;
+  ItemInfo item;             // title and file name decrypted: the caseworker is entitled
+  std::string case_number;   // the centre's reference, so the caseworker can file it
+};
+struct SharedListing {
+  std::vector<SharedItem> items;
+  std::uint64_t log_seq = 0;
+};
+// Reads the stored ciphertext object from its start, in order (0 at its end).
+using ObjectSource = std::function<Result<std::size_t>(std::span<unsigned char> buf)>;
+struct SharedObject {
+  SharedItem item;
+  std::vector<unsigned char> manifest;    // the item manifest's canonical encoding (FORMAT.md §5.1)
+  std::vector<unsigned char> signature;   // the appliance's Ed25519 signature over it
+  std::vector<unsigned char> sealed_key;  // crypto_box_seal(content key, device box_key)
+  std::uint64_t object_size = 0;          // ciphertext bytes the source yields
+  ObjectSource object;                    // valid while the SharedObject lives
+  std::uint64_t log_seq = 0;              // the share_fetched entry
+};
+struct Witness {
+  std::string checkpoint;                      // signed note covering log_seq
+  InclusionProof inclusion;                    // of the entry, in checkpoint's tree
+  std::optional<ConsistencyProof> consistency; // from `since` to the checkpoint's size
+};
+struct Cosignature {
+  std::string device_id;
+  std::string user;
+  std::uint64_t size = 0;       // the cosigned checkpoint's tree size
+  std::int64_t time_unix = 0;   // the cosignature's own timestamp
+  std::string line;             // "— <name> <base64>"
+};
+
 struct ExportSummary;  // tillid/export.hpp
 
 class Vault {
@@ -144,6 +198,52 @@ class Vault {
   Result<std::optional<User>> user_by_uid(unsigned uid) const;
   Result<User> add_user(const NewUser& user);             // unlocked; logs user_enrolled
   Result<void> revoke_user(const std::string& name);      // unlocked; never the last admin
+
+  // Devices (FORMAT.md §9, kept in the signed roster). Changes need the vault unlocked;
+  // reading works locked (the roster's signature is checked with the public key).
+  // add_device: `user` must be a non-revoked caseworker or auditor; keys unique across every
+  // device ever enrolled; logs device_enrolled "user U device D roster N".
+  Result<Device> add_device(const NewDevice& device);
+  Result<void> revoke_device(const std::string& device_id);  // logs device_revoked (roster N)
+  Result<std::vector<Device>> devices(std::optional<std::string> user = std::nullopt) const;
+  // The non-revoked device with this Noise static key and its non-revoked user, or nullopt.
+  struct Enrolled { User user; Device device; };
+  Result<std::optional<Enrolled>> device_by_noise_key(const DeviceKey& noise_key) const;
+
+  // Shares (FORMAT.md §10): staff share a sealed item, or every sealed item of a case, with a
+  // caseworker until a time. Each share seals the item's content key to every non-revoked
+  // device the caseworker has then (crypto_box_seal); add fails (`invalid_argument`, "enrol a
+  // device first") when there is none, and `denied` when the case's municipality is not the
+  // caseworker's. Logs share_created per share (details "share S to U until T").
+  Result<std::vector<ShareInfo>> add_share(const NewShare& share);
+  Result<void> revoke_share(const std::string& share_id);  // logs share_revoked
+  // Staff's view: every share (of one item or case when given), with its status.
+  Result<std::vector<ShareInfo>> shares(std::optional<std::string> item_or_case = std::nullopt) const;
+  // The caseworker's view over the channel: what `who` may fetch now (not expired, not
+  // revoked, their municipality), sealed to `device`. Logs shares_listed; `log_seq` is that
+  // entry's sequence number (for witness()).
+  Result<SharedListing> shared_with(const User& who, const Device& device);
+  // One shared item for `device`: the checks of shared_with again, then share_fetched is
+  // logged (refused, with the reason, when a check fails) and the share marked opened at its
+  // first fetch. The object is served as stored: the appliance never decrypts it to serve it.
+  Result<SharedObject> open_shared(const User& who, const Device& device, const std::string& item_id);
+
+  // What a channel response carries (firmware/PROTOCOL.md §5): a checkpoint signed after the
+  // entry `seq` (signed now if the newest does not cover it), the entry's inclusion proof to
+  // it, and a consistency proof from the client's newest checkpoint size `since` (none when
+  // since is 0, or is not below the checkpoint's size: the client then sees a rollback or
+  // has nothing to extend). Needs the vault unlocked.
+  Result<Witness> witness(std::uint64_t seq, std::uint64_t since);
+
+  // Cosignatures (C2SP tlog-cosignature v1) by auditor devices of checkpoints this log signed.
+  // `signature_line` is one note signature line ("— <name> <base64>") over the checkpoint of
+  // tree size `size`. Verified against the device's sign_key before it is kept; logs
+  // checkpoint_cosigned "size N by device D".
+  Result<void> add_cosignature(const Device& by, std::uint64_t size, std::string_view signature_line);
+  Result<std::vector<Cosignature>> cosignatures() const;
+  // The newest checkpoint that has cosignatures, as one signed note: the appliance's
+  // signature line followed by every cosignature line. nullopt when none is kept.
+  Result<std::optional<std::string>> cosigned_checkpoint() const;
 
   // Checkpoints: by default one is signed after every entry. A daemon defers them and calls
   // sign_pending_checkpoint() on a timer (within 1 s of the last entry, LOG-FORMAT §3).
